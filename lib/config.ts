@@ -1,0 +1,254 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ErrorCode, WxsyncError } from './errors.ts';
+import type { LogLevel } from './logger.ts';
+
+/** The package root: the Kafka jar cache and the SQL files are found relative to it, not to the cwd. */
+export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface Account {
+  readonly appid: string;
+  readonly secret: string;
+  readonly token: string;
+  readonly encodingAESKey?: string;
+  readonly previousEncodingAESKey?: string;
+  readonly snapshotCron?: string;
+}
+
+export interface Topics {
+  readonly userEvents: string;
+  readonly snapshots: string;
+  readonly userProfiles: string;
+  readonly dlq: string;
+}
+
+export type ClickHouseTarget =
+  | { readonly kind: 'embedded'; readonly path: string }
+  | { readonly kind: 'server'; readonly url: string; readonly username: string; readonly password: string };
+
+export interface Config {
+  readonly logLevel: LogLevel;
+  readonly kafka: {
+    readonly brokers: readonly string[];
+    readonly clientId: string;
+    readonly topics: Topics;
+    readonly partitions: Readonly<Record<keyof Topics, number>>;
+  };
+  readonly kafkaLocal: {
+    readonly port: number;
+    readonly controllerPort: number;
+    readonly dir: string;
+    readonly heap: string;
+    readonly startTimeoutMs: number;
+  };
+  readonly clickhouse: {
+    readonly target: ClickHouseTarget;
+    readonly database: string;
+  };
+  readonly consumer: {
+    readonly groupId: string;
+    /** A batch is flushed when it holds this many rows (a snapshot page counts its openids) … */
+    readonly batchMaxRows: number;
+    /** … or when its oldest record has waited this long. */
+    readonly batchMaxWaitMs: number;
+    readonly retryInitialMs: number;
+    readonly retryMaxMs: number;
+  };
+  readonly http: { readonly port: number };
+  readonly wechatApiBase: string;
+  readonly accounts: readonly Account[];
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const TOPIC_PREFIX = /^[A-Za-z0-9._-]{0,200}$/;
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+const BROKER = /^[^\s:,]+:\d{1,5}$/;
+const APPID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * Reads and validates every setting at once. Throws one CONFIG_INVALID error that lists every problem,
+ * so an operator fixes a bad deployment in one round instead of one variable at a time.
+ */
+export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): Config {
+  const problems: string[] = [];
+  const str = (name: string, fallback: string): string => {
+    const value = env[name];
+    return value === undefined || value.trim() === '' ? fallback : value.trim();
+  };
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === '') return fallback;
+    const value = Number(raw.trim());
+    if (!Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+      return fallback;
+    }
+    return value;
+  };
+
+  const logLevel = str('WXSYNC_LOG_LEVEL', 'info');
+  if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
+    problems.push(`WXSYNC_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+  }
+
+  const brokers = str('KAFKA_BROKERS', '127.0.0.1:9092').split(',').map((b) => b.trim()).filter((b) => b !== '');
+  if (brokers.length === 0 || brokers.some((b) => !BROKER.test(b))) {
+    problems.push(`KAFKA_BROKERS must be a comma-separated list of host:port, got ${JSON.stringify(env['KAFKA_BROKERS'])}`);
+  }
+  const prefix = str('WXSYNC_TOPIC_PREFIX', '');
+  if (!TOPIC_PREFIX.test(prefix)) {
+    problems.push(`WXSYNC_TOPIC_PREFIX may hold only letters, digits, '.', '_' and '-', got ${JSON.stringify(prefix)}`);
+  }
+  const topics: Topics = {
+    userEvents: `${prefix}wx.user.events`,
+    snapshots: `${prefix}wx.snapshots`,
+    userProfiles: `${prefix}wx.user.profiles`,
+    dlq: `${prefix}wx.dlq`,
+  };
+  const partitions = {
+    userEvents: int('WXSYNC_EVENTS_PARTITIONS', 12, 1, 1000),
+    snapshots: int('WXSYNC_SNAPSHOTS_PARTITIONS', 6, 1, 1000),
+    userProfiles: int('WXSYNC_PROFILES_PARTITIONS', 6, 1, 1000),
+    dlq: int('WXSYNC_DLQ_PARTITIONS', 1, 1, 1000),
+  };
+
+  const firstBrokerPort = Number(brokers[0]?.split(':')[1] ?? 9092);
+  const localPort = int('WXSYNC_KAFKA_PORT', Number.isInteger(firstBrokerPort) ? firstBrokerPort : 9092, 1, 65535);
+  const controllerPort = int('WXSYNC_KAFKA_CONTROLLER_PORT', localPort === 65535 ? 65534 : localPort + 1, 1, 65535);
+  if (controllerPort === localPort) problems.push('WXSYNC_KAFKA_CONTROLLER_PORT must differ from the broker port');
+
+  const dataDir = path.resolve(cwd, str('WXSYNC_DATA_DIR', './data'));
+  const clickhouseUrl = str('CLICKHOUSE_URL', '');
+  let target: ClickHouseTarget = { kind: 'embedded', path: path.join(dataDir, 'clickhouse') };
+  if (clickhouseUrl !== '') {
+    if (!isHttpUrl(clickhouseUrl)) problems.push(`CLICKHOUSE_URL must be an http(s) URL, got ${JSON.stringify(clickhouseUrl)}`);
+    target = {
+      kind: 'server',
+      url: clickhouseUrl,
+      username: str('CLICKHOUSE_USER', 'default'),
+      password: env['CLICKHOUSE_PASSWORD'] ?? '',
+    };
+  }
+  const database = str('CLICKHOUSE_DATABASE', 'wxsync');
+  if (!IDENTIFIER.test(database)) problems.push(`CLICKHOUSE_DATABASE must be a plain identifier, got ${JSON.stringify(database)}`);
+
+  const retryInitialMs = int('WXSYNC_RETRY_INITIAL_MS', 200, 1, 60_000);
+  const retryMaxMs = int('WXSYNC_RETRY_MAX_MS', 10_000, 1, 600_000);
+  if (retryMaxMs < retryInitialMs) problems.push('WXSYNC_RETRY_MAX_MS must not be below WXSYNC_RETRY_INITIAL_MS');
+
+  const wechatApiBase = str('WECHAT_API_BASE', 'https://api.weixin.qq.com');
+  if (!isHttpUrl(wechatApiBase)) problems.push(`WECHAT_API_BASE must be an http(s) URL, got ${JSON.stringify(wechatApiBase)}`);
+
+  const accountsPath = str('WXSYNC_ACCOUNTS', '');
+  const accounts = accountsPath === '' ? [] : readAccounts(path.resolve(cwd, accountsPath), problems);
+
+  const config: Config = {
+    logLevel: logLevel as LogLevel,
+    kafka: { brokers, clientId: str('WXSYNC_CLIENT_ID', 'wxsync'), topics, partitions },
+    kafkaLocal: {
+      port: localPort,
+      controllerPort,
+      dir: path.resolve(cwd, str('WXSYNC_KAFKA_DIR', path.join(packageRoot, '.cache', 'kafka'))),
+      heap: str('WXSYNC_KAFKA_HEAP', '-Xms512m -Xmx1g'),
+      startTimeoutMs: int('WXSYNC_KAFKA_START_TIMEOUT_S', 90, 5, 600) * 1000,
+    },
+    clickhouse: { target, database },
+    consumer: {
+      groupId: str('WXSYNC_CONSUMER_GROUP', `${prefix}wxsync-clickhouse`),
+      batchMaxRows: int('WXSYNC_BATCH_MAX_ROWS', 100_000, 1, 10_000_000),
+      batchMaxWaitMs: int('WXSYNC_BATCH_MAX_MS', 500, 1, 600_000),
+      retryInitialMs,
+      retryMaxMs,
+    },
+    http: { port: int('PORT', 8080, 0, 65535) },
+    wechatApiBase: wechatApiBase.replace(/\/+$/, ''),
+    accounts,
+  };
+  if (problems.length > 0) {
+    throw new WxsyncError(ErrorCode.ConfigInvalid, `invalid configuration:\n  - ${problems.join('\n  - ')}`, {
+      details: { problems },
+    });
+  }
+  return config;
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+const ACCOUNTS_FILE_MAX_BYTES = 1 << 20;
+
+function readAccounts(file: string, problems: string[]): Account[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    problems.push(`WXSYNC_ACCOUNTS: cannot read ${file}: ${(error as Error).message}`);
+    return [];
+  }
+  if (Buffer.byteLength(text) > ACCOUNTS_FILE_MAX_BYTES) {
+    problems.push(`WXSYNC_ACCOUNTS: ${file} is larger than ${ACCOUNTS_FILE_MAX_BYTES} bytes`);
+    return [];
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    problems.push(`WXSYNC_ACCOUNTS: ${file} is not JSON: ${(error as Error).message}`);
+    return [];
+  }
+  return parseAccounts(parsed, problems);
+}
+
+/** Validates the accounts array; exported for tests of hostile account files. */
+export function parseAccounts(value: unknown, problems: string[]): Account[] {
+  if (!Array.isArray(value)) {
+    problems.push('WXSYNC_ACCOUNTS must hold a JSON array of accounts');
+    return [];
+  }
+  const accounts: Account[] = [];
+  const seen = new Set<string>();
+  value.forEach((item: unknown, index) => {
+    const where = `WXSYNC_ACCOUNTS[${index}]`;
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) {
+      problems.push(`${where} must be an object`);
+      return;
+    }
+    const record = item as Record<string, unknown>;
+    const text = (key: string, required: boolean, pattern?: RegExp): string | undefined => {
+      const v = record[key];
+      if (v === undefined && !required) return undefined;
+      if (typeof v !== 'string' || v === '' || (pattern !== undefined && !pattern.test(v))) {
+        problems.push(`${where}.${key} must be ${pattern === undefined ? 'a non-empty string' : `a string matching ${pattern.source}`}`);
+        return undefined;
+      }
+      return v;
+    };
+    const appid = text('appid', true, APPID);
+    const secret = text('secret', true);
+    const token = text('token', true, /^[A-Za-z0-9]{3,32}$/);
+    const encodingAESKey = text('encodingAESKey', false, /^[A-Za-z0-9+/]{43}$/);
+    const previousEncodingAESKey = text('previousEncodingAESKey', false, /^[A-Za-z0-9+/]{43}$/);
+    const snapshotCron = text('snapshotCron', false);
+    if (appid !== undefined && seen.has(appid)) problems.push(`${where}.appid ${appid} appears twice`);
+    if (appid === undefined || secret === undefined || token === undefined) return;
+    seen.add(appid);
+    accounts.push({
+      appid,
+      secret,
+      token,
+      ...(encodingAESKey === undefined ? {} : { encodingAESKey }),
+      ...(previousEncodingAESKey === undefined ? {} : { previousEncodingAESKey }),
+      ...(snapshotCron === undefined ? {} : { snapshotCron }),
+    });
+  });
+  return accounts;
+}

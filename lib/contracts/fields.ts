@@ -1,0 +1,157 @@
+import { ErrorCode, WxsyncError } from '../errors.ts';
+
+export const OPENID = /^[A-Za-z0-9_-]{1,64}$/;
+export const APPID = /^[A-Za-z0-9_-]{1,64}$/;
+export const EVENT_ID = /^[0-9a-f]{32}$/;
+export const SNAPSHOT_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** Milliseconds since the epoch between 2000 and 2200: anything else is a unit mix-up or garbage. */
+const MIN_MS = 946_684_800_000;
+const MAX_MS = 7_258_118_400_000;
+const MAX_TEXT = 1024;
+
+/** Raw bytes larger than this are refused before parsing: a whole follower page is about 320 KB. */
+export const MAX_RECORD_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Reads the fields of one decoded JSON object, collecting every problem so a rejected record's reason
+ * names all that is wrong with it.
+ */
+export class FieldReader {
+  readonly problems: string[] = [];
+  constructor(private readonly record: Readonly<Record<string, unknown>>) {}
+
+  text(key: string, pattern?: RegExp): string {
+    return this.optionalText(key, pattern) ?? (this.missing(key), '');
+  }
+
+  optionalText(key: string, pattern?: RegExp, maxLength = MAX_TEXT): string | undefined {
+    const value = this.record[key];
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== 'string' || value.length > maxLength || (pattern !== undefined && !pattern.test(value))) {
+      this.problems.push(`${key} is not ${pattern === undefined ? 'a string' : `a string matching ${pattern.source}`}`);
+      return undefined;
+    }
+    return value;
+  }
+
+  oneOf<const T extends string>(key: string, allowed: readonly T[]): T {
+    const value = this.record[key];
+    if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
+    if (value === undefined) this.missing(key);
+    else this.problems.push(`${key} must be one of ${allowed.join(', ')}`);
+    return allowed[0] as T;
+  }
+
+  int(key: string, min: number, max: number): number {
+    return this.optionalInt(key, min, max) ?? (this.missing(key), min);
+  }
+
+  optionalInt(key: string, min: number, max: number): number | undefined {
+    const value = this.record[key];
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      this.problems.push(`${key} must be an integer from ${min} to ${max}`);
+      return undefined;
+    }
+    return value;
+  }
+
+  timestampMs(key: string): number {
+    return this.int(key, MIN_MS, MAX_MS);
+  }
+
+  optionalTimestampMs(key: string): number | undefined {
+    return this.optionalInt(key, MIN_MS, MAX_MS);
+  }
+
+  bool(key: string): boolean {
+    const value = this.record[key];
+    if (typeof value === 'boolean') return value;
+    if (value === undefined) this.missing(key);
+    else this.problems.push(`${key} must be a boolean`);
+    return false;
+  }
+
+  textArray(key: string, pattern: RegExp, maxItems: number): string[] {
+    const value = this.record[key];
+    if (!Array.isArray(value)) {
+      if (value === undefined) this.missing(key);
+      else this.problems.push(`${key} must be an array`);
+      return [];
+    }
+    if (value.length > maxItems) {
+      this.problems.push(`${key} holds ${value.length} items, more than ${maxItems}`);
+      return [];
+    }
+    for (const item of value) {
+      if (typeof item !== 'string' || !pattern.test(item)) {
+        this.problems.push(`${key} holds an item that is not a string matching ${pattern.source}`);
+        return [];
+      }
+    }
+    return value as string[];
+  }
+
+  intArray(key: string, min: number, max: number, maxItems: number): number[] {
+    const value = this.record[key];
+    if (value === undefined) return [];
+    if (!Array.isArray(value) || value.length > maxItems
+      || !value.every((n) => typeof n === 'number' && Number.isInteger(n) && n >= min && n <= max)) {
+      this.problems.push(`${key} must be an array of at most ${maxItems} integers from ${min} to ${max}`);
+      return [];
+    }
+    return value as number[];
+  }
+
+  object(key: string): FieldReader | undefined {
+    const value = this.record[key];
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== 'object' || Array.isArray(value)) {
+      this.problems.push(`${key} must be an object`);
+      return undefined;
+    }
+    return new FieldReader(value as Record<string, unknown>);
+  }
+
+  /** Folds a nested reader's problems into this one under the given key. */
+  adopt(key: string, nested: FieldReader): void {
+    for (const problem of nested.problems) this.problems.push(`${key}.${problem}`);
+  }
+
+  /** Throws RECORD_INVALID naming every problem found, if any. */
+  check(what: string): void {
+    if (this.problems.length > 0) {
+      throw new WxsyncError(ErrorCode.RecordInvalid, `invalid ${what}: ${this.problems.join('; ')}`);
+    }
+  }
+
+  private missing(key: string): void {
+    this.problems.push(`${key} is missing`);
+  }
+}
+
+/**
+ * Parses the raw bytes of a record into a versioned JSON object. Undecodable input (too large, not UTF-8
+ * JSON, not an object, unknown version) gives RECORD_UNDECODABLE; field problems are the caller's.
+ */
+export function readVersionedObject(raw: Buffer | null, what: string, version: number): FieldReader {
+  const undecodable = (reason: string): WxsyncError =>
+    new WxsyncError(ErrorCode.RecordUndecodable, `undecodable ${what}: ${reason}`);
+  if (raw === null || raw.length === 0) throw undecodable('empty value');
+  if (raw.length > MAX_RECORD_BYTES) throw undecodable(`value of ${raw.length} bytes exceeds ${MAX_RECORD_BYTES}`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw.toString('utf8'));
+  } catch (error) {
+    throw undecodable(`not JSON (${(error as Error).message})`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw undecodable('not a JSON object');
+  const record = parsed as Record<string, unknown>;
+  if (record['v'] !== version) throw undecodable(`unsupported version ${JSON.stringify(record['v'])}, expected ${version}`);
+  return new FieldReader(record);
+}
+
+/** Drops undefined members so encoded records carry no `"x": null` noise and round-trip exactly. */
+export function compact<T extends object>(value: { readonly [K in keyof T]: T[K] | undefined }): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}

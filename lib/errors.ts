@@ -1,0 +1,63 @@
+/**
+ * The one error type of wxsync. Callers branch on `code` (stable, documented) and `retriable`,
+ * never on `message`, which is for humans and may change.
+ */
+export const ErrorCode = {
+  ConfigInvalid: 'CONFIG_INVALID',
+  RecordUndecodable: 'RECORD_UNDECODABLE',
+  RecordInvalid: 'RECORD_INVALID',
+  KafkaUnavailable: 'KAFKA_UNAVAILABLE',
+  KafkaRequestFailed: 'KAFKA_REQUEST_FAILED',
+  ClickHouseFailed: 'CLICKHOUSE_FAILED',
+  MigrationFailed: 'MIGRATION_FAILED',
+  KafkaLocalFailed: 'KAFKA_LOCAL_FAILED',
+  UsageInvalid: 'USAGE_INVALID',
+  ShuttingDown: 'SHUTTING_DOWN',
+  // Callback verification and decryption (lib/wechat/crypto.ts, producers/callback).
+  CallbackSignatureInvalid: 'CALLBACK_SIGNATURE_INVALID',
+  CallbackKeyInvalid: 'CALLBACK_KEY_INVALID',
+  CallbackDecryptFailed: 'CALLBACK_DECRYPT_FAILED',
+  CallbackAppidMismatch: 'CALLBACK_APPID_MISMATCH',
+  // WeChat API answers (lib/wechat): see wechat-protocol.md §7 for which code maps where.
+  WechatBusy: 'WECHAT_BUSY',
+  WechatRateLimited: 'WECHAT_RATE_LIMITED',
+  WechatQuotaExhausted: 'WECHAT_QUOTA_EXHAUSTED',
+  WechatTokenInvalid: 'WECHAT_TOKEN_INVALID',
+  WechatForbidden: 'WECHAT_FORBIDDEN',
+  WechatRequestInvalid: 'WECHAT_REQUEST_INVALID',
+  WechatApiError: 'WECHAT_API_ERROR',
+  WechatUnreachable: 'WECHAT_UNREACHABLE',
+  WechatBadAnswer: 'WECHAT_BAD_ANSWER',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export interface WxsyncErrorOptions {
+  readonly retriable?: boolean;
+  readonly cause?: unknown;
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+export class WxsyncError extends Error {
+  override readonly name = 'WxsyncError';
+  readonly code: ErrorCode;
+  readonly retriable: boolean;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, options: WxsyncErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retriable = options.retriable ?? false;
+    this.details = options.details ?? {};
+  }
+}
+
+export function isWxsyncError(error: unknown, code?: ErrorCode): error is WxsyncError {
+  return error instanceof WxsyncError && (code === undefined || error.code === code);
+}
+
+/** A one-line description of any thrown value, for logs and DLQ reasons. */
+export function describeError(error: unknown): string {
+  if (error instanceof WxsyncError) return `${error.code}: ${error.message}`;
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
