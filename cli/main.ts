@@ -6,6 +6,7 @@ const commands: Readonly<Record<string, () => Promise<CommandModule>>> = {
   run: () => import('./run.ts'),
   kafka: () => import('./kafka.ts'),
   migrate: () => import('./migrate.ts'),
+  sim: () => import('./sim.ts'),
 };
 
 function usage(): string {

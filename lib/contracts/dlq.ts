@@ -2,7 +2,7 @@ import type { ErrorCode } from '../errors.ts';
 
 export const DLQ_VERSION = 1;
 /** How much of a rejected value the DLQ record keeps; a huge poison record must not make a huge DLQ record. */
-export const DLQ_MAX_VALUE_BYTES = 256 * 1024;
+export const DLQ_MAX_VALUE_BYTES = 64 * 1024;
 
 /** A record of wx.dlq: what was rejected, where it came from, and why. */
 export interface DlqRecord {

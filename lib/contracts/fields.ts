@@ -9,8 +9,10 @@ const MIN_MS = 946_684_800_000;
 const MAX_MS = 7_258_118_400_000;
 const MAX_TEXT = 1024;
 
-/** Raw bytes larger than this are refused before parsing: a whole follower page is about 320 KB. */
-export const MAX_RECORD_BYTES = 2 * 1024 * 1024;
+/** Raw values larger than these are refused before parsing. */
+export const MAX_EVENT_BYTES = 64 * 1024;
+/** A page of 10,000 openids of at most 64 characters, with room for the envelope. */
+export const MAX_SNAPSHOT_RECORD_BYTES = 1024 * 1024;
 
 /**
  * Reads the fields of one decoded JSON object, collecting every problem so a rejected record's reason
@@ -134,11 +136,11 @@ export class FieldReader {
  * Parses the raw bytes of a record into a versioned JSON object. Undecodable input (too large, not UTF-8
  * JSON, not an object, unknown version) gives RECORD_UNDECODABLE; field problems are the caller's.
  */
-export function readVersionedObject(raw: Buffer | null, what: string, version: number): FieldReader {
+export function readVersionedObject(raw: Buffer | null, what: string, version: number, maxBytes: number): FieldReader {
   const undecodable = (reason: string): WxsyncError =>
     new WxsyncError(ErrorCode.RecordUndecodable, `undecodable ${what}: ${reason}`);
   if (raw === null || raw.length === 0) throw undecodable('empty value');
-  if (raw.length > MAX_RECORD_BYTES) throw undecodable(`value of ${raw.length} bytes exceeds ${MAX_RECORD_BYTES}`);
+  if (raw.length > maxBytes) throw undecodable(`value of ${raw.length} bytes exceeds ${maxBytes}`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw.toString('utf8'));

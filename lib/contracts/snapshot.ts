@@ -1,4 +1,4 @@
-import { APPID, OPENID, SNAPSHOT_ID, compact, readVersionedObject } from './fields.ts';
+import { MAX_SNAPSHOT_RECORD_BYTES, APPID, OPENID, SNAPSHOT_ID, compact, readVersionedObject } from './fields.ts';
 
 export const SNAPSHOT_VERSION = 1;
 /** One user/get page holds at most 10,000 openids. */
@@ -51,7 +51,7 @@ export function snapshotKey(record: Pick<SnapshotRecordBase, 'appid' | 'snapshot
 }
 
 export function decodeSnapshotRecord(raw: Buffer | null): SnapshotRecord {
-  const reader = readVersionedObject(raw, 'snapshot record', SNAPSHOT_VERSION);
+  const reader = readVersionedObject(raw, 'snapshot record', SNAPSHOT_VERSION, MAX_SNAPSHOT_RECORD_BYTES);
   const kind = reader.oneOf('kind', ['begin', 'page', 'end'] as const);
   const base = { v: SNAPSHOT_VERSION, appid: reader.text('appid', APPID), snapshotId: reader.text('snapshotId', SNAPSHOT_ID) } as const;
   let record: SnapshotRecord;

@@ -1,4 +1,4 @@
-import { APPID, EVENT_ID, FieldReader, OPENID, SNAPSHOT_ID, compact, readVersionedObject } from './fields.ts';
+import { MAX_EVENT_BYTES, APPID, EVENT_ID, FieldReader, OPENID, SNAPSHOT_ID, compact, readVersionedObject } from './fields.ts';
 
 export const USER_EVENT_VERSION = 1;
 export type UserEventType = 'subscribe' | 'unsubscribe';
@@ -58,7 +58,7 @@ export function validateUserEvent(reader: FieldReader): UserEvent {
 }
 
 export function decodeUserEvent(raw: Buffer | null): UserEvent {
-  return validateUserEvent(readVersionedObject(raw, 'user event', USER_EVENT_VERSION));
+  return validateUserEvent(readVersionedObject(raw, 'user event', USER_EVENT_VERSION, MAX_EVENT_BYTES));
 }
 
 /** Validates before encoding: the producing side never publishes what the consuming side would reject. */

@@ -1,4 +1,4 @@
-import { APPID, OPENID, compact, readVersionedObject } from './fields.ts';
+import { MAX_EVENT_BYTES, APPID, OPENID, compact, readVersionedObject } from './fields.ts';
 
 export const USER_PROFILE_VERSION = 1;
 
@@ -20,7 +20,7 @@ export interface UserProfile {
 }
 
 export function decodeUserProfile(raw: Buffer | null): UserProfile {
-  const reader = readVersionedObject(raw, 'user profile', USER_PROFILE_VERSION);
+  const reader = readVersionedObject(raw, 'user profile', USER_PROFILE_VERSION, MAX_EVENT_BYTES);
   const subscribe = reader.int('subscribe', 0, 1) as 0 | 1;
   const profile = compact<UserProfile>({
     v: USER_PROFILE_VERSION,

@@ -1,0 +1,104 @@
+import { parseArgs } from 'node:util';
+import { createClickHouse } from '../lib/clickhouse.ts';
+import { loadConfig, type Config } from '../lib/config.ts';
+import { ErrorCode, WxsyncError } from '../lib/errors.ts';
+import { startHttpServer } from '../lib/http-server.ts';
+import { createKafkaGateway, type TopicSpec } from '../lib/kafka.ts';
+import { createLogger } from '../lib/logger.ts';
+import { createRegistry } from '../lib/metrics.ts';
+import { migrate } from '../lib/migrate.ts';
+import type { RoleStarter, RunningRole } from '../lib/role.ts';
+import { startConsumerRole } from '../consumers/clickhouse/main.ts';
+
+export const summary = 'the main job: all roles in one process (--roles picks some)';
+
+const ROLES: Readonly<Record<string, RoleStarter | undefined>> = {
+  consumer: startConsumerRole,
+  // Built by later issues; named here so `--roles` can say which exist.
+  callback: undefined,
+  snapshot: undefined,
+  reconcile: undefined,
+  api: undefined,
+};
+
+export function topicSpecs(config: Config): TopicSpec[] {
+  const { topics, partitions } = config.kafka;
+  return [
+    { topic: topics.userEvents, partitions: partitions.userEvents },
+    // A page record is up to ~700 KB; the broker default of 1 MB leaves too little headroom.
+    { topic: topics.snapshots, partitions: partitions.snapshots, config: { 'max.message.bytes': String(2 * 1024 * 1024) } },
+    { topic: topics.userProfiles, partitions: partitions.userProfiles, config: { 'cleanup.policy': 'compact,delete' } },
+    { topic: topics.dlq, partitions: partitions.dlq, config: { 'retention.ms': String(30 * 24 * 3600 * 1000) } },
+  ];
+}
+
+export function selectRoles(requested: string | undefined): string[] {
+  const available = Object.entries(ROLES).filter(([, start]) => start !== undefined).map(([name]) => name);
+  if (requested === undefined) return available;
+  const names = requested.split(',').map((r) => r.trim()).filter((r) => r !== '');
+  const unknown = names.filter((n) => !(n in ROLES));
+  if (unknown.length > 0) throw new WxsyncError(ErrorCode.UsageInvalid, `unknown role(s) ${unknown.join(', ')}; roles are ${Object.keys(ROLES).join(', ')}`);
+  const missing = names.filter((n) => ROLES[n] === undefined);
+  if (missing.length > 0) throw new WxsyncError(ErrorCode.UsageInvalid, `role(s) ${missing.join(', ')} are not built yet; available: ${available.join(', ')}`);
+  if (names.length === 0) throw new WxsyncError(ErrorCode.UsageInvalid, '--roles names no role');
+  return names;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options: { roles: { type: 'string' } }, strict: true });
+  } catch (error) {
+    throw new WxsyncError(ErrorCode.UsageInvalid, (error as Error).message);
+  }
+  const roleNames = selectRoles(parsed.values.roles);
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel);
+  const registry = createRegistry();
+  const kafka = createKafkaGateway(config.kafka, logger);
+  const clickhouse = createClickHouse(config.clickhouse);
+  const roles: RunningRole[] = [];
+  let shuttingDown = false;
+
+  const stopAll = async (): Promise<void> => {
+    for (const role of roles.reverse()) await role.stop();
+    await kafka.close();
+    await clickhouse.close();
+  };
+
+  try {
+    await kafka.ensureTopics(topicSpecs(config));
+    await migrate(clickhouse, config.clickhouse.database, logger);
+    for (const name of roleNames) {
+      const start = ROLES[name];
+      if (start !== undefined) roles.push(await start({ config, logger, registry, kafka, clickhouse }));
+    }
+  } catch (error) {
+    await stopAll().catch((stopError: unknown) => { logger.error({ err: stopError }, 'cleanup after a failed start failed'); });
+    throw error;
+  }
+
+  const server = await startHttpServer({
+    port: config.http.port,
+    registry,
+    logger,
+    ready: () => !shuttingDown && roles.every((r) => r.ready()),
+    routes: roles.flatMap((r) => r.routes ?? []),
+  });
+  logger.info({ roles: roleNames, port: server.port }, 'wxsync running');
+
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (shuttingDown) return;
+      shuttingDown = true;
+      logger.info({ signal }, 'shutting down');
+      resolve();
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+  await stopAll();
+  await server.close();
+  logger.info('stopped');
+  return 0;
+}

@@ -1,0 +1,198 @@
+import type { Topics } from '../../lib/config.ts';
+import { decodeSnapshotRecord, type SnapshotRecord } from '../../lib/contracts/snapshot.ts';
+import { decodeUserEvent, type UserEvent } from '../../lib/contracts/user-event.ts';
+import { decodeUserProfile, type UserProfile } from '../../lib/contracts/user-profile.ts';
+import { dlqRecord, type DlqRecord } from '../../lib/contracts/dlq.ts';
+import { ErrorCode, isWxsyncError, describeError } from '../../lib/errors.ts';
+import type { InRecord } from '../../lib/kafka.ts';
+
+export interface UserEventRow {
+  readonly id: string;
+  readonly appid: string;
+  readonly openid: string;
+  readonly type: UserEvent['type'];
+  readonly at: number;
+  readonly source: UserEvent['source'];
+  readonly scene: string;
+  readonly qr_scene: string;
+  readonly ticket: string;
+  readonly received_at: number;
+  readonly correction_snapshot_id: string;
+  readonly correction_rule: string;
+  /** UInt64 as a decimal string: it does not fit a JS number. */
+  readonly ord: string;
+}
+
+export interface SnapshotRow {
+  readonly appid: string;
+  readonly snapshot_id: string;
+  readonly kind: SnapshotRecord['kind'];
+  readonly page: number;
+  readonly started_at: number;
+  readonly ended_at: number;
+  readonly fetched_at: number;
+  readonly complete: number;
+  readonly reason: string;
+  readonly total: number;
+  readonly pages: number;
+  readonly openids: number;
+  readonly page_openids: number;
+  readonly cursor: string;
+  readonly next_openid: string;
+}
+
+export interface SnapshotMemberRow {
+  readonly appid: string;
+  readonly snapshot_id: string;
+  readonly openid: string;
+  readonly page: number;
+}
+
+export interface UserProfileRow {
+  readonly appid: string;
+  readonly openid: string;
+  readonly subscribe: number;
+  readonly subscribe_time: number;
+  readonly unionid: string;
+  readonly subscribe_scene: string;
+  readonly qr_scene: number;
+  readonly qr_scene_str: string;
+  readonly tagid_list: readonly number[];
+  readonly remark: string;
+  readonly fetched_at: number;
+}
+
+/** Everything one flush writes: rows per table, and the records rejected to the DLQ. */
+export interface Routed {
+  readonly userEvents: UserEventRow[];
+  readonly snapshots: SnapshotRow[];
+  readonly snapshotMembers: SnapshotMemberRow[];
+  readonly userProfiles: UserProfileRow[];
+  readonly dlq: DlqRecord[];
+}
+
+export function emptyRouted(): Routed {
+  return { userEvents: [], snapshots: [], snapshotMembers: [], userProfiles: [], dlq: [] };
+}
+
+/** Rows a routed set will write: what batch sizes are measured in (a snapshot page counts its openids). */
+export function routedSize(routed: Routed): number {
+  return routed.userEvents.length + routed.snapshots.length + routed.snapshotMembers.length
+    + routed.userProfiles.length + routed.dlq.length;
+}
+
+export function appendRouted(into: Routed, from: Routed): void {
+  for (const key of ['userEvents', 'snapshots', 'snapshotMembers', 'userProfiles', 'dlq'] as const) {
+    const target = into[key] as unknown[];
+    for (const row of from[key]) target.push(row);
+  }
+}
+
+const AT_SHIFT = 22n;
+const SOURCE_BIT = 21n;
+const TYPE_BIT = 20n;
+const ID_BITS_MASK = 0xfffffn;
+
+/**
+ * The total order of one user's events, packed into a UInt64 for ClickHouse's argMax: `at` (ms) in the
+ * high 42 bits (good until 2109), then callbacks above corrections (a real event wins a tie with a
+ * correction, ⚑), then unsubscribe above subscribe, then 20 bits of the id so equal events still order
+ * the same way everywhere.
+ */
+export function eventOrder(event: Pick<UserEvent, 'at' | 'source' | 'type' | 'id'>): bigint {
+  const idBits = BigInt(`0x${event.id.slice(0, 5)}`) & ID_BITS_MASK;
+  return (BigInt(event.at) << AT_SHIFT)
+    | ((event.source === 'callback' ? 1n : 0n) << SOURCE_BIT)
+    | ((event.type === 'unsubscribe' ? 1n : 0n) << TYPE_BIT)
+    | idBits;
+}
+
+export function userEventRow(event: UserEvent): UserEventRow {
+  return {
+    id: event.id,
+    appid: event.appid,
+    openid: event.openid,
+    type: event.type,
+    at: event.at,
+    source: event.source,
+    scene: event.scene ?? '',
+    qr_scene: event.qrScene ?? '',
+    ticket: event.ticket ?? '',
+    received_at: event.receivedAt,
+    correction_snapshot_id: event.correction?.snapshotId ?? '',
+    correction_rule: event.correction?.rule ?? '',
+    ord: eventOrder(event).toString(),
+  };
+}
+
+function snapshotRows(record: SnapshotRecord, into: Routed): void {
+  const base = {
+    appid: record.appid, snapshot_id: record.snapshotId, kind: record.kind, page: 0, started_at: 0, ended_at: 0,
+    fetched_at: 0, complete: 0, reason: '', total: 0, pages: 0, openids: 0, page_openids: 0, cursor: '', next_openid: '',
+  };
+  switch (record.kind) {
+    case 'begin':
+      into.snapshots.push({ ...base, started_at: record.startedAt });
+      return;
+    case 'page':
+      into.snapshots.push({
+        ...base, page: record.page, fetched_at: record.fetchedAt, total: record.total,
+        page_openids: record.openids.length, cursor: record.cursor, next_openid: record.nextOpenid,
+      });
+      for (const openid of record.openids) {
+        into.snapshotMembers.push({ appid: record.appid, snapshot_id: record.snapshotId, openid, page: record.page });
+      }
+      return;
+    case 'end':
+      into.snapshots.push({
+        ...base, started_at: record.startedAt, ended_at: record.endedAt, complete: record.complete ? 1 : 0,
+        reason: record.reason ?? '', total: record.total, pages: record.pages, openids: record.openids,
+      });
+      return;
+  }
+}
+
+function userProfileRow(profile: UserProfile): UserProfileRow {
+  return {
+    appid: profile.appid,
+    openid: profile.openid,
+    subscribe: profile.subscribe,
+    subscribe_time: profile.subscribeTime ?? 0,
+    unionid: profile.unionid ?? '',
+    subscribe_scene: profile.subscribeScene ?? '',
+    qr_scene: profile.qrScene ?? 0,
+    qr_scene_str: profile.qrSceneStr ?? '',
+    tagid_list: profile.tagidList,
+    remark: profile.remark ?? '',
+    fetched_at: profile.fetchedAt,
+  };
+}
+
+/**
+ * Decides where each record goes: rows for the tables, or the DLQ with its reason. Pure: the same records
+ * always route to the same rows, which is what makes redelivery harmless.
+ */
+export function routeRecords(records: readonly InRecord[], topics: Topics, now: number): Routed {
+  const routed = emptyRouted();
+  for (const record of records) {
+    try {
+      switch (record.topic) {
+        case topics.userEvents:
+          routed.userEvents.push(userEventRow(decodeUserEvent(record.value)));
+          break;
+        case topics.snapshots:
+          snapshotRows(decodeSnapshotRecord(record.value), routed);
+          break;
+        case topics.userProfiles:
+          routed.userProfiles.push(userProfileRow(decodeUserProfile(record.value)));
+          break;
+        default:
+          routed.dlq.push(dlqRecord(record, ErrorCode.RecordInvalid, `no route for topic ${record.topic}`, now));
+      }
+    } catch (error) {
+      const code = isWxsyncError(error) ? error.code : ErrorCode.RecordUndecodable;
+      routed.dlq.push(dlqRecord(record, code, describeError(error), now));
+    }
+  }
+  return routed;
+}

@@ -1,0 +1,59 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from './logger.ts';
+import type { Registry } from './metrics.ts';
+
+export type RouteHandler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
+
+export interface HttpServerOptions {
+  readonly port: number;
+  readonly host?: string;
+  readonly registry: Registry;
+  /** Ready means every role has connected and can take work; /healthz only says the process answers. */
+  readonly ready: () => boolean;
+  /** Extra routes by path prefix (the callback role adds /wechat/). */
+  readonly routes?: ReadonlyArray<readonly [prefix: string, handler: RouteHandler]>;
+  readonly logger: Logger;
+}
+
+export interface RunningHttpServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+function send(res: http.ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
+  const server = http.createServer((req, res) => {
+    const url = req.url ?? '/';
+    const handle = async (): Promise<void> => {
+      if (url === '/healthz') return send(res, 200, 'ok\n');
+      if (url === '/readyz') return options.ready() ? send(res, 200, 'ready\n') : send(res, 503, 'not ready\n');
+      if (url === '/metrics') return send(res, 200, await options.registry.metrics(), options.registry.contentType);
+      const route = options.routes?.find(([prefix]) => url.startsWith(prefix));
+      if (route !== undefined) return route[1](req, res);
+      send(res, 404, 'not found\n');
+    };
+    handle().catch((error: unknown) => {
+      options.logger.error({ err: error, url }, 'request failed');
+      if (!res.headersSent) send(res, 500, 'internal error\n');
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host ?? '0.0.0.0', () => { server.off('error', reject); resolve(); });
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => { resolve(); });
+      server.closeIdleConnections();
+    }),
+  };
+}

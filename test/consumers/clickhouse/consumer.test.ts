@@ -1,0 +1,225 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startClickHouseConsumer, type RunningClickHouseConsumer } from '../../../consumers/clickhouse/consumer.ts';
+import type { RoutedWriter } from '../../../consumers/clickhouse/sink.ts';
+import { createClickHouse, type ClickHouseClient } from '../../../lib/clickhouse.ts';
+import type { DlqRecord } from '../../../lib/contracts/dlq.ts';
+import { encodeSnapshotRecord, snapshotKey } from '../../../lib/contracts/snapshot.ts';
+import type { UserEvent } from '../../../lib/contracts/user-event.ts';
+import { createKafkaGateway, type KafkaGateway, type OutRecord } from '../../../lib/kafka.ts';
+import { createLogger } from '../../../lib/logger.ts';
+import { migrate } from '../../../lib/migrate.ts';
+import { topicSpecs } from '../../../cli/run.ts';
+import { T0, callbackEvent, caughtUp, eventRecord, openidOf, produceAll } from '../../support/events.ts';
+import { testEnv, waitFor, type TestEnv } from '../../support/env.ts';
+
+const APPID = 'wxtest0000000001';
+
+interface Harness {
+  readonly t: TestEnv;
+  readonly kafka: KafkaGateway;
+  readonly clickhouse: ClickHouseClient;
+  consumer?: RunningClickHouseConsumer;
+}
+
+async function harness(overrides: Record<string, string> = {}): Promise<Harness> {
+  const t = testEnv(overrides);
+  const logger = createLogger(t.config.logLevel);
+  const kafka = createKafkaGateway(t.config.kafka, logger);
+  await kafka.ensureTopics(topicSpecs(t.config));
+  const clickhouse = createClickHouse(t.config.clickhouse);
+  await migrate(clickhouse, t.config.clickhouse.database, logger);
+  return { t, kafka, clickhouse };
+}
+
+async function start(h: Harness, wrapWriter?: (w: RoutedWriter) => RoutedWriter): Promise<RunningClickHouseConsumer> {
+  const consumer = await startClickHouseConsumer({
+    config: h.t.config, kafka: h.kafka, clickhouse: h.clickhouse, logger: createLogger(h.t.config.logLevel),
+    ...(wrapWriter === undefined ? {} : { wrapWriter }),
+  });
+  h.consumer = consumer;
+  return consumer;
+}
+
+async function teardown(h: Harness): Promise<void> {
+  await h.consumer?.stop();
+  await h.kafka.close();
+  await h.clickhouse.close();
+  h.t.cleanup();
+}
+
+async function rows<T>(client: ClickHouseClient, query: string): Promise<T[]> {
+  const result = await client.query({ query, format: 'JSONEachRow' });
+  return result.json<T>();
+}
+
+async function waitCaughtUp(h: Harness, timeoutMs: number): Promise<void> {
+  const { topics } = h.t.config.kafka;
+  await waitFor('the consumer to commit every record', timeoutMs,
+    async () => (await caughtUp(h.kafka, h.t.config.consumer.groupId, [topics.userEvents, topics.snapshots, topics.userProfiles])) || undefined, 250);
+}
+
+function shuffle<T>(items: T[], random: () => number): T[] {
+  for (let i = items.length - 1; i > 0; i -= 1) {
+    const j = Math.floor(random() * (i + 1));
+    [items[i], items[j]] = [items[j] as T, items[i] as T];
+  }
+  return items;
+}
+
+function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let x = state;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('consumers/clickhouse against Kafka and chDB', { timeout: 240_000 }, () => {
+  describe('100k events with 5% duplicates, out of order per user', () => {
+    let h: Harness;
+    const users = 20_000;
+    const expected = new Map<string, { subscribed: boolean; subscribeAt: number }>();
+    let distinctIds = 0;
+
+    before(async () => {
+      h = await harness({ WXSYNC_BATCH_MAX_ROWS: '20000' });
+      const random = seeded(42);
+      const events: UserEvent[] = [];
+      for (let u = 0; u < users; u += 1) {
+        const openid = openidOf(u);
+        const count = 1 + Math.floor(random() * 9);
+        let subscribed = false;
+        let subscribeAt = 0;
+        const mine: UserEvent[] = [];
+        for (let k = 0; k < count; k += 1) {
+          const type = k % 2 === 0 ? 'subscribe' : 'unsubscribe';
+          const seconds = T0 / 1000 + u + k * 100_000;
+          mine.push(callbackEvent(APPID, openid, type, seconds, type === 'subscribe' ? { scene: `s${k}` } : {}));
+          subscribed = type === 'subscribe';
+          if (subscribed) subscribeAt = seconds * 1000;
+        }
+        expected.set(openid, { subscribed, subscribeAt });
+        events.push(...shuffle(mine, random));
+      }
+      distinctIds = events.length;
+      const duplicates = Math.round(events.length * 0.05);
+      for (let d = 0; d < duplicates; d += 1) {
+        const at = Math.floor(random() * events.length);
+        events.splice(at, 0, events[Math.floor(random() * events.length)] as UserEvent);
+      }
+      await produceAll(h.kafka, h.t.config.kafka.topics.userEvents, events.map(eventRecord));
+      assert.ok(events.length >= 95_000, `generated ${events.length} events`);
+      await start(h);
+      await waitCaughtUp(h, 180_000);
+    });
+    after(async () => { await teardown(h); });
+
+    it('gives exactly the expected followers state', async () => {
+      const db = h.t.config.clickhouse.database;
+      const got = await rows<{ openid: string; subscribed: boolean; subscribe_ms: string }>(h.clickhouse,
+        `SELECT openid, subscribed, toUnixTimestamp64Milli(subscribe_time) AS subscribe_ms FROM ${db}.followers_current WHERE appid = '${APPID}'`);
+      assert.equal(got.length, users);
+      let mismatches = 0;
+      for (const row of got) {
+        const want = expected.get(row.openid);
+        if (want === undefined || want.subscribed !== Boolean(row.subscribed) || want.subscribeAt !== Number(row.subscribe_ms)) mismatches += 1;
+      }
+      assert.equal(mismatches, 0);
+    });
+
+    it('keeps no duplicate event ids', async () => {
+      const db = h.t.config.clickhouse.database;
+      const [stats] = await rows<{ n: string; ids: string }>(h.clickhouse, `SELECT count() AS n, uniqExact(id) AS ids FROM ${db}.user_events FINAL`);
+      assert.equal(Number(stats?.ids), distinctIds);
+      assert.equal(Number(stats?.n), distinctIds);
+    });
+  });
+
+  describe('poison records', () => {
+    let h: Harness;
+    before(async () => { h = await harness(); });
+    after(async () => { await teardown(h); });
+
+    it('sends an undecodable or invalid record to the DLQ with its reason while its neighbours load', async () => {
+      const { topics } = h.t.config.kafka;
+      const good = [0, 1, 2, 3].map((n) => callbackEvent(APPID, openidOf(900 + n), 'subscribe', T0 / 1000 + n));
+      const [g0, g1, g2, g3] = good.map(eventRecord) as [OutRecord, OutRecord, OutRecord, OutRecord];
+      const invalid = { ...good[0], openid: 'bad openid with spaces', id: 'nothex' };
+      const oversized = Buffer.alloc(300 * 1024, 0x61);
+      const sameKey = g0.key;
+      await produceAll(h.kafka, topics.userEvents, [
+        g0,
+        { key: sameKey, value: Buffer.from('{not json') },
+        g1,
+        { key: sameKey, value: Buffer.from(JSON.stringify(invalid)) },
+        { key: sameKey, value: Buffer.from(JSON.stringify({ ...good[0], v: 99 })) },
+        g2,
+        { key: sameKey, value: oversized },
+        g3,
+      ], 1);
+      await produceAll(h.kafka, topics.snapshots, [
+        { key: 'x', value: Buffer.from(JSON.stringify({ v: 1, kind: 'page', appid: APPID, snapshotId: 's1', page: 0, total: 1, openids: ['ok', 'not ok!'], fetchedAt: T0 })) },
+        { key: snapshotKey({ appid: APPID, snapshotId: 's1' }), value: encodeSnapshotRecord({ v: 1, kind: 'begin', appid: APPID, snapshotId: 's1', startedAt: T0 }) },
+      ], 1);
+      await start(h);
+      await waitCaughtUp(h, 60_000);
+
+      const db = h.t.config.clickhouse.database;
+      const loaded = await rows<{ openid: string }>(h.clickhouse, `SELECT openid FROM ${db}.user_events FINAL ORDER BY openid`);
+      assert.deepEqual(loaded.map((r) => r.openid), good.map((e) => e.openid).sort());
+      const begins = await rows<{ n: string }>(h.clickhouse, `SELECT count() AS n FROM ${db}.snapshots FINAL WHERE kind = 'begin'`);
+      assert.equal(Number(begins[0]?.n), 1);
+
+      const dlq = (await h.kafka.readAll(topics.dlq, 30_000)).map((r) => JSON.parse(r.value?.toString() ?? '') as DlqRecord);
+      assert.equal(dlq.length, 5);
+      const codes = dlq.map((d) => `${d.source.topic === topics.userEvents ? 'e' : 's'}:${d.code}`).sort();
+      assert.deepEqual(codes, ['e:RECORD_INVALID', 'e:RECORD_UNDECODABLE', 'e:RECORD_UNDECODABLE', 'e:RECORD_UNDECODABLE', 's:RECORD_INVALID']);
+      for (const d of dlq) {
+        assert.ok(d.reason.length > 0);
+        assert.ok(d.valueBytes > 0);
+      }
+      const big = dlq.find((d) => d.valueBytes === oversized.length);
+      assert.ok(big?.truncated, 'an oversized record is kept truncated in the DLQ');
+      assert.match(dlq.find((d) => d.reason.includes('openid'))?.reason ?? '', /openid/);
+    });
+  });
+
+  describe('insert failures', () => {
+    let h: Harness;
+    before(async () => { h = await harness({ WXSYNC_BATCH_MAX_ROWS: '500', WXSYNC_BATCH_MAX_MS: '50' }); });
+    after(async () => { await teardown(h); });
+
+    it('delay but lose nothing, and nothing is committed past a failed batch meanwhile', async () => {
+      const { topics } = h.t.config.kafka;
+      const events = Array.from({ length: 5000 }, (_, n) => callbackEvent(APPID, openidOf(n), 'subscribe', T0 / 1000 + n));
+      await produceAll(h.kafka, topics.userEvents, events.slice(0, 2500).map(eventRecord));
+      let failing = true;
+      let failures = 0;
+      let committedWhileFailing = false;
+      const consumer = await start(h, (writer) => ({
+        async write(routed) {
+          if (failing) {
+            failures += 1;
+            throw new Error('injected insert failure');
+          }
+          await writer.write(routed);
+        },
+      }));
+      await waitFor('several failed attempts', 30_000, () => (failures >= 5 ? true : undefined));
+      const committed = await h.kafka.committedOffsets(h.t.config.consumer.groupId, topics.userEvents);
+      committedWhileFailing = [...committed.values()].some((o) => o !== '-1' && o !== '0');
+      await produceAll(h.kafka, topics.userEvents, events.slice(2500).map(eventRecord));
+      failing = false;
+      await waitCaughtUp(h, 60_000);
+      assert.equal(committedWhileFailing, false);
+      assert.ok(consumer.stats.retries >= 5);
+      const db = h.t.config.clickhouse.database;
+      const [count] = await rows<{ n: string }>(h.clickhouse, `SELECT uniqExact(id) AS n FROM ${db}.user_events`);
+      assert.equal(Number(count?.n), events.length);
+    });
+  });
+});
