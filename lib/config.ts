@@ -54,6 +54,8 @@ export interface Config {
     readonly batchMaxWaitMs: number;
     readonly retryInitialMs: number;
     readonly retryMaxMs: number;
+    /** How long a silent member keeps its partitions: after a crash, the restarted one waits this long. */
+    readonly sessionTimeoutMs: number;
   };
   readonly http: { readonly port: number };
   readonly wechatApiBase: string;
@@ -162,6 +164,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       batchMaxWaitMs: int('WXSYNC_BATCH_MAX_MS', 500, 1, 600_000),
       retryInitialMs,
       retryMaxMs,
+      sessionTimeoutMs: int('WXSYNC_SESSION_TIMEOUT_MS', 30_000, 6_000, 300_000),
     },
     http: { port: int('PORT', 8080, 0, 65535) },
     wechatApiBase: wechatApiBase.replace(/\/+$/, ''),
@@ -223,6 +226,7 @@ export function parseAccounts(value: unknown, problems: string[]): Account[] {
       return;
     }
     const record = item as Record<string, unknown>;
+    const problemsBefore = problems.length;
     const text = (key: string, required: boolean, pattern?: RegExp): string | undefined => {
       const v = record[key];
       if (v === undefined && !required) return undefined;
@@ -239,7 +243,7 @@ export function parseAccounts(value: unknown, problems: string[]): Account[] {
     const previousEncodingAESKey = text('previousEncodingAESKey', false, /^[A-Za-z0-9+/]{43}$/);
     const snapshotCron = text('snapshotCron', false);
     if (appid !== undefined && seen.has(appid)) problems.push(`${where}.appid ${appid} appears twice`);
-    if (appid === undefined || secret === undefined || token === undefined) return;
+    if (appid === undefined || secret === undefined || token === undefined || problems.length > problemsBefore) return;
     seen.add(appid);
     accounts.push({
       appid,

@@ -30,12 +30,19 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   const server = http.createServer((req, res) => {
     const url = req.url ?? '/';
     const handle = async (): Promise<void> => {
-      if (url === '/healthz') return send(res, 200, 'ok\n');
-      if (url === '/readyz') return options.ready() ? send(res, 200, 'ready\n') : send(res, 503, 'not ready\n');
-      if (url === '/metrics') return send(res, 200, await options.registry.metrics(), options.registry.contentType);
       const route = options.routes?.find(([prefix]) => url.startsWith(prefix));
-      if (route !== undefined) return route[1](req, res);
-      send(res, 404, 'not found\n');
+      if (route !== undefined) {
+        await route[1](req, res);
+      } else if (url === '/healthz') {
+        send(res, 200, 'ok\n');
+      } else if (url === '/readyz') {
+        if (options.ready()) send(res, 200, 'ready\n');
+        else send(res, 503, 'not ready\n');
+      } else if (url === '/metrics') {
+        send(res, 200, await options.registry.metrics(), options.registry.contentType);
+      } else {
+        send(res, 404, 'not found\n');
+      }
     };
     handle().catch((error: unknown) => {
       options.logger.error({ err: error, url }, 'request failed');

@@ -197,7 +197,7 @@ export function createKafkaGateway(config: Config['kafka'], logger: Logger, clie
       const consumer: Consumer = kafka.consumer({
         groupId: options.groupId,
         sessionTimeout: options.sessionTimeoutMs ?? 30_000,
-        heartbeatInterval: 3000,
+        heartbeatInterval: Math.min(3000, Math.floor((options.sessionTimeoutMs ?? 30_000) / 3)),
         maxBytesPerPartition: options.maxBytesPerPartition ?? 8 * 1024 * 1024,
         maxBytes: 64 * 1024 * 1024,
         maxWaitTimeInMs: 200,

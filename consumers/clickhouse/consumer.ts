@@ -34,7 +34,9 @@ export async function startClickHouseConsumer(deps: ClickHouseConsumerDeps): Pro
   const dlqProducer = await kafka.producer();
   const baseWriter = clickHouseWriter(deps.clickhouse, config.clickhouse.database, dlqProducer, topics.dlq);
   const writer = deps.wrapWriter?.(baseWriter) ?? baseWriter;
-  const consumer = await kafka.consumer({ groupId: config.consumer.groupId, fromBeginning: true, concurrency: 64 });
+  const consumer = await kafka.consumer({
+    groupId: config.consumer.groupId, fromBeginning: true, concurrency: 64, sessionTimeoutMs: config.consumer.sessionTimeoutMs,
+  });
   const { batchMaxRows, batchMaxWaitMs, retryInitialMs, retryMaxMs } = config.consumer;
   const pipeline = new LoadPipeline(
     {

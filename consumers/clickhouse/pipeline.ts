@@ -152,21 +152,20 @@ export class LoadPipeline {
   }
 
   private async writeWithRetry(routed: Routed): Promise<boolean> {
-    for (let attempt = 0; ; attempt += 1) {
+    for (let attempt = 0; !this.abort.signal.aborted; attempt += 1) {
       try {
         const started = Date.now();
         await this.writer.write(routed);
         this.logger.debug({ rows: routedSize(routed), ms: Date.now() - started }, 'flushed');
         return true;
       } catch (error) {
-        if (this.abort.signal.aborted) return false;
         this.stats.retries += 1;
         const delay = backoffDelay(attempt, this.options.retryInitialMs, this.options.retryMaxMs);
         this.logger.warn({ attempt: attempt + 1, delayMs: delay, err: describeError(error) }, 'write failed; retrying the same batch');
         await sleep(delay, this.abort.signal);
-        if (this.abort.signal.aborted) return false;
       }
     }
+    return false;
   }
 
   private async commitEntries(entries: readonly Entry[]): Promise<void> {

@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { LoadPipeline, type Ack, type PipelineOptions } from '../../../consumers/clickhouse/pipeline.ts';
+import { emptyRouted, type Routed } from '../../../consumers/clickhouse/route.ts';
+import { silentLogger } from '../../../lib/logger.ts';
+import { waitFor } from '../../support/env.ts';
+
+const options: PipelineOptions = { maxRows: 10, maxWaitMs: 1000, lingerMs: 20, maxPendingRows: 30, retryInitialMs: 5, retryMaxMs: 20 };
+
+function rows(n: number): Routed {
+  const routed = emptyRouted();
+  for (let i = 0; i < n; i += 1) routed.snapshotMembers.push({ appid: 'a', snapshot_id: 's', openid: `o${i}`, page: 0 });
+  return routed;
+}
+
+function ack(partition: number, nextOffset: number, current = true): Ack {
+  return { topic: 't', partition, nextOffset: BigInt(nextOffset), isCurrent: () => current };
+}
+
+const noHeartbeat = (): Promise<void> => Promise.resolve();
+
+describe('LoadPipeline', () => {
+  it('writes many batches as one set and commits the highest offset per partition after the write', async () => {
+    const writes: number[] = [];
+    const commits: string[] = [];
+    const pipeline = new LoadPipeline(options, { write: (r) => { writes.push(r.snapshotMembers.length); return Promise.resolve(); } },
+      (topic, partition, offset) => { commits.push(`${topic}/${partition}@${offset}`); return Promise.resolve(); }, silentLogger());
+    await pipeline.submit(rows(3), ack(0, 5), noHeartbeat);
+    await pipeline.submit(rows(3), ack(1, 7), noHeartbeat);
+    await pipeline.submit(rows(3), ack(0, 9), noHeartbeat);
+    await waitFor('the linger flush', 2000, () => (commits.length === 2 ? true : undefined), 5);
+    assert.deepEqual(writes, [9]);
+    assert.deepEqual(commits.sort(), ['t/0@9', 't/1@7']);
+    await pipeline.close(1000);
+  });
+
+  it('flushes at once when the size bound is reached', async () => {
+    const writes: number[] = [];
+    const pipeline = new LoadPipeline({ ...options, lingerMs: 10_000, maxWaitMs: 10_000 },
+      { write: (r) => { writes.push(r.snapshotMembers.length); return Promise.resolve(); } }, () => Promise.resolve(), silentLogger());
+    await pipeline.submit(rows(12), ack(0, 1), noHeartbeat);
+    await waitFor('the size flush', 1000, () => (writes.length === 1 ? true : undefined), 5);
+    await pipeline.close(1000);
+  });
+
+  it('retries a failed write with the same rows and commits nothing until it succeeds', async () => {
+    let attempts = 0;
+    const written: number[] = [];
+    const commits: string[] = [];
+    const pipeline = new LoadPipeline(options, {
+      write: (r) => {
+        attempts += 1;
+        if (attempts <= 3) return Promise.reject(new Error('down'));
+        written.push(r.snapshotMembers.length);
+        return Promise.resolve();
+      },
+    }, (_t, p, o) => { commits.push(`${p}@${o}`); return Promise.resolve(); }, silentLogger());
+    await pipeline.submit(rows(4), ack(0, 4), noHeartbeat);
+    await waitFor('the write to succeed', 2000, () => (commits.length > 0 ? true : undefined), 5);
+    assert.equal(attempts, 4);
+    assert.deepEqual(written, [4]);
+    assert.deepEqual(commits, ['0@4']);
+    assert.equal(pipeline.stats.retries, 3);
+    await pipeline.close(1000);
+  });
+
+  it('applies backpressure while too many rows wait, heart-beating meanwhile', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => { release = resolve; });
+    const pipeline = new LoadPipeline({ ...options, maxPendingRows: 15 }, { write: () => gate }, () => Promise.resolve(), silentLogger());
+    await pipeline.submit(rows(10), ack(0, 1), noHeartbeat);
+    let admitted = false;
+    const blocked = pipeline.submit(rows(10), ack(0, 2), noHeartbeat).then(() => { admitted = true; });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(admitted, false);
+    release();
+    await blocked;
+    assert.equal(admitted, true);
+    await pipeline.close(1000);
+  });
+
+  it('skips commits for revoked partitions and never moves a partition backwards', async () => {
+    const commits: string[] = [];
+    const pipeline = new LoadPipeline({ ...options, maxRows: 1 }, { write: () => Promise.resolve() },
+      (_t, p, o) => { commits.push(`${p}@${o}`); return Promise.resolve(); }, silentLogger());
+    await pipeline.submit(rows(1), ack(0, 10), noHeartbeat);
+    await waitFor('first commit', 1000, () => (commits.length === 1 ? true : undefined), 5);
+    await pipeline.submit(rows(1), ack(0, 8), noHeartbeat);
+    await pipeline.submit(rows(1), ack(1, 3, false), noHeartbeat);
+    await pipeline.close(1000);
+    assert.deepEqual(commits, ['0@10']);
+  });
+
+  it('on close past its deadline, abandons the write uncommitted', async () => {
+    const commits: string[] = [];
+    const pipeline = new LoadPipeline(options, { write: () => Promise.reject(new Error('down')) },
+      (_t, p, o) => { commits.push(`${p}@${o}`); return Promise.resolve(); }, silentLogger());
+    await pipeline.submit(rows(2), ack(0, 2), noHeartbeat);
+    await pipeline.close(100);
+    assert.deepEqual(commits, []);
+    await assert.rejects(pipeline.submit(rows(1), ack(0, 3), noHeartbeat), { code: 'SHUTTING_DOWN' });
+  });
+});

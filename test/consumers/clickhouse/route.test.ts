@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { eventOrder, routeRecords, routedSize } from '../../../consumers/clickhouse/route.ts';
+import { correctionEventId } from '../../../lib/contracts/event-id.ts';
+import { encodeSnapshotRecord } from '../../../lib/contracts/snapshot.ts';
+import { encodeUserEvent, type UserEvent } from '../../../lib/contracts/user-event.ts';
+import { loadConfig } from '../../../lib/config.ts';
+import type { InRecord } from '../../../lib/kafka.ts';
+import { T0, callbackEvent } from '../../support/events.ts';
+
+const { topics } = loadConfig({}).kafka;
+const record = (topic: string, value: Buffer | null, offset = '0'): InRecord => ({ topic, partition: 0, offset, key: null, value, timestamp: '0' });
+
+describe('eventOrder', () => {
+  const subscribe = callbackEvent('wxapp', 'oUser', 'subscribe', T0 / 1000);
+  const unsubscribe = callbackEvent('wxapp', 'oUser', 'unsubscribe', T0 / 1000);
+  const correction: UserEvent = {
+    ...subscribe, id: correctionEventId('s1', 'oUser', 'subscribe'), source: 'correction', correction: { snapshotId: 's1', rule: 'missing' },
+  };
+
+  it('orders by time first', () => {
+    assert.ok(eventOrder({ ...subscribe, at: subscribe.at + 1 }) > eventOrder(unsubscribe));
+    assert.ok(eventOrder({ ...correction, at: subscribe.at + 1 }) > eventOrder(unsubscribe));
+  });
+
+  it('lets a real event win a tie with a correction, and orders equal times deterministically', () => {
+    assert.ok(eventOrder(subscribe) > eventOrder({ ...correction, type: 'unsubscribe' }));
+    assert.ok(eventOrder(unsubscribe) > eventOrder(subscribe));
+    assert.equal(eventOrder(subscribe), eventOrder({ ...subscribe }));
+  });
+
+  it('fits a UInt64 until 2109', () => {
+    const late = eventOrder({ ...unsubscribe, at: Date.UTC(2109, 0, 1), id: 'f'.repeat(32) });
+    assert.ok(late < 2n ** 64n);
+  });
+});
+
+describe('routeRecords', () => {
+  it('routes each topic to its rows and rejects what does not decode, record by record', () => {
+    const event = callbackEvent('wxapp', 'oUser', 'subscribe', T0 / 1000, { qrScene: '7' });
+    const page = encodeSnapshotRecord({ v: 1, kind: 'page', appid: 'wxapp', snapshotId: 's1', page: 2, cursor: 'a', nextOpenid: 'o2', total: 9, openids: ['o1', 'o2'], fetchedAt: T0 });
+    const routed = routeRecords([
+      record(topics.userEvents, encodeUserEvent(event)),
+      record(topics.userEvents, Buffer.from('garbage'), '1'),
+      record(topics.snapshots, page, '2'),
+      record('elsewhere', Buffer.from('{}'), '3'),
+    ], topics, 5);
+    const [row, ...others] = routed.userEvents;
+    assert.ok(row !== undefined && others.length === 0);
+    assert.equal(row.qr_scene, '7');
+    assert.equal(row.ord, eventOrder(event).toString());
+    assert.deepEqual(routed.snapshotMembers, [
+      { appid: 'wxapp', snapshot_id: 's1', openid: 'o1', page: 2 },
+      { appid: 'wxapp', snapshot_id: 's1', openid: 'o2', page: 2 },
+    ]);
+    assert.equal(routed.snapshots[0]?.page_openids, 2);
+    assert.deepEqual(routed.dlq.map((d) => [d.source.offset, d.code]), [['1', 'RECORD_UNDECODABLE'], ['3', 'RECORD_INVALID']]);
+    assert.equal(routedSize(routed), 1 + 1 + 2 + 2);
+  });
+
+  it('is pure: the same records route to the same rows', () => {
+    const records = [record(topics.userEvents, encodeUserEvent(callbackEvent('wxapp', 'o1', 'unsubscribe', T0 / 1000)))];
+    assert.deepEqual(routeRecords(records, topics, 1), routeRecords(records, topics, 1));
+  });
+});

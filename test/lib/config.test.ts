@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { loadConfig, parseAccounts } from '../../lib/config.ts';
+import { ErrorCode, isWxsyncError } from '../../lib/errors.ts';
+
+function problemsOf(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(isWxsyncError(error, ErrorCode.ConfigInvalid), 'a CONFIG_INVALID error');
+    return error.details['problems'] as string[];
+  }
+  assert.fail('expected the config to be refused');
+}
+
+const ACCOUNT = { appid: 'wx0123456789abcdef', secret: 's3cret', token: 'tok123' };
+
+describe('loadConfig', () => {
+  it('gives the documented defaults for an empty environment', () => {
+    const config = loadConfig({}, '/srv/app');
+    assert.deepEqual(config.kafka.brokers, ['127.0.0.1:9092']);
+    assert.equal(config.kafka.topics.userEvents, 'wx.user.events');
+    assert.equal(config.kafka.partitions.userEvents, 12);
+    assert.deepEqual(config.clickhouse.target, { kind: 'embedded', path: '/srv/app/data/clickhouse' });
+    assert.equal(config.http.port, 8080);
+    assert.equal(config.wechatApiBase, 'https://api.weixin.qq.com');
+    assert.equal(config.kafkaLocal.port, 9092);
+    assert.equal(config.kafkaLocal.controllerPort, 9093);
+    assert.deepEqual(config.accounts, []);
+  });
+
+  it('switches to a ClickHouse server with CLICKHOUSE_URL and prefixes topics', () => {
+    const config = loadConfig({ CLICKHOUSE_URL: 'http://ch:8123', WXSYNC_TOPIC_PREFIX: 'dev.', KAFKA_BROKERS: 'a:1, b:2' });
+    assert.equal(config.clickhouse.target.kind, 'server');
+    assert.equal(config.kafka.topics.dlq, 'dev.wx.dlq');
+    assert.deepEqual(config.kafka.brokers, ['a:1', 'b:2']);
+  });
+
+  it('lists every problem at once', () => {
+    const problems = problemsOf(() => loadConfig({
+      KAFKA_BROKERS: 'no-port',
+      PORT: '99999',
+      WXSYNC_EVENTS_PARTITIONS: '1.5',
+      CLICKHOUSE_URL: 'ftp://x',
+      CLICKHOUSE_DATABASE: 'x; DROP TABLE y',
+      WXSYNC_LOG_LEVEL: 'loud',
+      WXSYNC_TOPIC_PREFIX: 'bad prefix/',
+      WECHAT_API_BASE: 'not a url',
+      WXSYNC_RETRY_INITIAL_MS: '5000',
+      WXSYNC_RETRY_MAX_MS: '10',
+    }));
+    for (const name of ['KAFKA_BROKERS', 'PORT', 'WXSYNC_EVENTS_PARTITIONS', 'CLICKHOUSE_URL', 'CLICKHOUSE_DATABASE',
+      'WXSYNC_LOG_LEVEL', 'WXSYNC_TOPIC_PREFIX', 'WECHAT_API_BASE', 'WXSYNC_RETRY_MAX_MS']) {
+      assert.ok(problems.some((p) => p.startsWith(name)), `names ${name}: ${problems.join(' | ')}`);
+    }
+  });
+
+  it('reads and validates the accounts file', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'wxsync-config-'));
+    const file = path.join(dir, 'accounts.json');
+    writeFileSync(file, JSON.stringify([{ ...ACCOUNT, snapshotCron: '0 3 * * *' }]));
+    assert.deepEqual(loadConfig({ WXSYNC_ACCOUNTS: file }).accounts, [{ ...ACCOUNT, snapshotCron: '0 3 * * *' }]);
+
+    writeFileSync(file, '{"not": "an array"');
+    assert.match(problemsOf(() => loadConfig({ WXSYNC_ACCOUNTS: file }))[0] ?? '', /not JSON/);
+    writeFileSync(file, `[${' '.repeat(2 * 1024 * 1024)}]`);
+    assert.match(problemsOf(() => loadConfig({ WXSYNC_ACCOUNTS: file }))[0] ?? '', /larger than/);
+    assert.match(problemsOf(() => loadConfig({ WXSYNC_ACCOUNTS: path.join(dir, 'missing.json') }))[0] ?? '', /cannot read/);
+  });
+
+  it('refuses hostile or malformed accounts, naming each field', () => {
+    const problems: string[] = [];
+    const accounts = parseAccounts([
+      ACCOUNT,
+      ACCOUNT,
+      { ...ACCOUNT, appid: '../../etc/passwd' },
+      { ...ACCOUNT, appid: 'wxother', token: '' },
+      { ...ACCOUNT, appid: 'wxkey', encodingAESKey: 'short' },
+      'a string',
+      null,
+      { ...ACCOUNT, appid: 'wxproto', __proto__: { polluted: true } },
+    ], problems);
+    assert.deepEqual(accounts.map((a) => a.appid), ['wx0123456789abcdef', 'wxproto']);
+    assert.deepEqual(problems, [
+      'WXSYNC_ACCOUNTS[1].appid wx0123456789abcdef appears twice',
+      'WXSYNC_ACCOUNTS[2].appid must be a string matching ^[A-Za-z0-9_-]{1,64}$',
+      'WXSYNC_ACCOUNTS[3].token must be a string matching ^[A-Za-z0-9]{3,32}$',
+      'WXSYNC_ACCOUNTS[4].encodingAESKey must be a string matching ^[A-Za-z0-9+/]{43}$',
+      'WXSYNC_ACCOUNTS[5] must be an object',
+      'WXSYNC_ACCOUNTS[6] must be an object',
+    ]);
+    assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
+    assert.deepEqual(parseAccounts({}, problems), []);
+  });
+});

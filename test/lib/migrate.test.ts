@@ -1,0 +1,34 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { createClickHouse } from '../../lib/clickhouse.ts';
+import { silentLogger } from '../../lib/logger.ts';
+import { loadMigrations, migrate, splitStatements } from '../../lib/migrate.ts';
+
+describe('migrations', () => {
+  it('split into statements at line-ending semicolons, dropping comments', () => {
+    assert.deepEqual(splitStatements('-- a comment; not a split\nCREATE A;\n\nCREATE B\n  (x);\n-- end\n'), ['CREATE A', 'CREATE B\n  (x)']);
+  });
+
+  it('are numbered, target the configured database, and apply twice to chDB without error', async () => {
+    const migrations = await loadMigrations('wx_test');
+    assert.ok(migrations.length >= 6);
+    assert.ok(migrations.every((m, i) => m.file.startsWith(String(i + 1).padStart(3, '0'))));
+    assert.ok(migrations.flatMap((m) => m.statements).every((s) => !s.includes('{{db}}')));
+    const dir = mkdtempSync(path.join(tmpdir(), 'wxsync-migrate-'));
+    const client = createClickHouse({ target: { kind: 'embedded', path: dir }, database: 'wx_test' });
+    try {
+      const first = await migrate(client, 'wx_test', silentLogger());
+      assert.equal(await migrate(client, 'wx_test', silentLogger()), first);
+      const tables = await (await client.query({ query: "SELECT name FROM system.tables WHERE database = 'wx_test' ORDER BY name", format: 'JSONEachRow' })).json<{ name: string }>();
+      assert.deepEqual(tables.map((t) => t.name), [
+        'followers', 'followers_current', 'followers_mv', 'snapshot_members', 'snapshot_status', 'snapshots', 'user_events', 'user_profiles',
+      ]);
+    } finally {
+      await client.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
