@@ -17,7 +17,8 @@ export function createClickHouse(config: Config['clickhouse']): ClickHouseClient
   const settings = {
     // UInt64 openid keys must survive JSON output exactly.
     output_format_json_quote_64bit_integers: 1,
-    date_time_input_format: 'best_effort',
+    // Strict parsing: wxsync always sends `seconds.mmm`, never a value whose unit must be guessed.
+    date_time_input_format: 'basic',
   } as const;
   if (target.kind === 'server') {
     return createClient({

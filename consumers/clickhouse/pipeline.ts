@@ -13,6 +13,8 @@ export interface PipelineOptions {
   readonly lingerMs: number;
   /** Submitters block while this many rows wait or are being written (bounded memory). */
   readonly maxPendingRows: number;
+  /** Writes in flight at once: one store insert is mostly single-threaded, so two use both cores. */
+  readonly maxConcurrentWrites: number;
   readonly retryInitialMs: number;
   readonly retryMaxMs: number;
 }
@@ -41,12 +43,19 @@ interface Entry {
   readonly ack: Ack;
 }
 
+interface Flush {
+  readonly entries: readonly Entry[];
+  readonly size: number;
+  state: 'writing' | 'written' | 'abandoned';
+}
+
 const HEARTBEAT_EVERY_MS = 2000;
 
 /**
  * The consumer's engine: it owns batching, retries and acknowledgement, so the writer only writes.
- * Rows from many Kafka batches are written as one set; offsets are committed only after that set is stored;
- * a failed write is retried with backoff, never skipped, and nothing after it is committed meanwhile.
+ * Rows from many Kafka batches are written as one set; several sets may be written at once, but offsets
+ * are committed strictly in the order the sets were formed and only once every earlier set is stored: a
+ * failed write is retried with backoff, never skipped, and nothing after it is committed meanwhile.
  */
 export class LoadPipeline {
   readonly stats: PipelineStats = { flushes: 0, rowsWritten: 0, retries: 0, dlq: 0, commitFailures: 0 };
@@ -55,11 +64,17 @@ export class LoadPipeline {
   private inFlightRows = 0;
   private oldestAt = 0;
   private lingerTimer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> | undefined;
+  /** Flushes in formation order; the head is committed once written. */
+  private readonly flushes: Flush[] = [];
+  private writing = 0;
+  private committing: Promise<void> = Promise.resolve();
   private readonly committed = new Map<string, bigint>();
   private readonly spaceWaiters = new Set<() => void>();
+  private readonly idleWaiters = new Set<() => void>();
   private readonly abort = new AbortController();
   private closing = false;
+  /** Set once a set was abandoned: from then on nothing may be committed, whatever finishes later. */
+  private abandoned = false;
 
   constructor(
     private readonly options: PipelineOptions,
@@ -83,71 +98,86 @@ export class LoadPipeline {
     if (this.pending.length === 0) this.oldestAt = Date.now();
     this.pending.push({ routed, size, ack });
     this.pendingRows += size;
-    this.schedule();
+    if (this.pendingRows >= this.options.maxRows) {
+      this.startFlushes(false);
+    } else {
+      clearTimeout(this.lingerTimer);
+      const age = Date.now() - this.oldestAt;
+      const wait = Math.max(0, Math.min(this.options.lingerMs, this.options.maxWaitMs - age));
+      this.lingerTimer = setTimeout(() => { this.startFlushes(true); }, wait);
+    }
   }
 
   /**
-   * Writes what is queued and stops. Gives the write until `deadlineMs`; past it the queued sets are left
+   * Writes what is queued and stops. Gives the writes until `deadlineMs`; past it the queued sets are left
    * uncommitted, so Kafka redelivers them to the next consumer (idempotent, nothing lost).
    */
   async close(deadlineMs: number): Promise<void> {
     this.closing = true;
     for (const wake of this.spaceWaiters) wake();
     clearTimeout(this.lingerTimer);
-    const done = this.kick();
-    const timedOut = Symbol('timeout');
+    this.startFlushes(true);
     let timer: NodeJS.Timeout | undefined;
-    const result = await Promise.race([
-      done,
-      new Promise<typeof timedOut>((resolve) => { timer = setTimeout(() => { resolve(timedOut); }, deadlineMs); }),
+    const idle = this.whenIdle();
+    const finished = await Promise.race([
+      idle.then(() => true),
+      new Promise<boolean>((resolve) => { timer = setTimeout(() => { resolve(false); }, deadlineMs); }),
     ]);
     clearTimeout(timer);
-    if (result === timedOut) {
+    if (!finished) {
       this.logger.warn({ pendingRows: this.pendingRows + this.inFlightRows }, 'stopping with rows unwritten; Kafka will redeliver them');
       this.abort.abort();
-      await done;
+      await idle;
     }
+    await this.committing;
   }
 
-  private schedule(): void {
-    if (this.pendingRows >= this.options.maxRows) {
-      void this.kick();
-      return;
-    }
-    clearTimeout(this.lingerTimer);
-    const age = Date.now() - this.oldestAt;
-    const wait = Math.max(0, Math.min(this.options.lingerMs, this.options.maxWaitMs - age));
-    this.lingerTimer = setTimeout(() => { void this.kick(); }, wait);
-  }
-
-  private kick(): Promise<void> {
-    this.flushing ??= this.flushLoop().finally(() => { this.flushing = undefined; });
-    return this.flushing;
-  }
-
-  private async flushLoop(): Promise<void> {
-    while (this.pending.length > 0 && !this.abort.signal.aborted) {
+  /** Starts writes while there is room: always when `due` (timer, close), else only full sets. */
+  private startFlushes(due: boolean): void {
+    while (this.pending.length > 0 && this.writing < this.options.maxConcurrentWrites && !this.abort.signal.aborted
+      && (due || this.closing || this.pendingRows >= this.options.maxRows)) {
       clearTimeout(this.lingerTimer);
-      const entries = this.pending;
+      const flush: Flush = { entries: this.pending, size: this.pendingRows, state: 'writing' };
       this.pending = [];
-      this.inFlightRows = this.pendingRows;
       this.pendingRows = 0;
-      const routed = emptyRouted();
-      for (const entry of entries) appendRouted(routed, entry.routed);
-      const written = await this.writeWithRetry(routed);
-      this.inFlightRows = 0;
-      for (const wake of this.spaceWaiters) wake();
-      if (!written) return;
+      this.inFlightRows += flush.size;
+      this.writing += 1;
+      this.flushes.push(flush);
+      void this.runFlush(flush);
+    }
+    // Whatever stays pending (all writers busy) is picked up when a write finishes.
+  }
+
+  private async runFlush(flush: Flush): Promise<void> {
+    const routed = emptyRouted();
+    for (const entry of flush.entries) appendRouted(routed, entry.routed);
+    const written = await this.writeWithRetry(routed);
+    flush.state = written ? 'written' : 'abandoned';
+    if (written) {
       this.stats.flushes += 1;
       this.stats.rowsWritten += routedSize(routed) - routed.dlq.length;
       this.stats.dlq += routed.dlq.length;
-      await this.commitEntries(entries);
-      // What arrived during the write is flushed now only if it is already due; otherwise its timer does it.
-      if (this.pending.length > 0 && !this.closing && this.pendingRows < this.options.maxRows
-        && Date.now() - this.oldestAt < this.options.maxWaitMs) {
-        this.schedule();
+    }
+    this.committing = this.committing.then(() => this.commitWrittenHead());
+    await this.committing;
+    this.writing -= 1;
+    this.inFlightRows -= flush.size;
+    for (const wake of this.spaceWaiters) wake();
+    const due = this.pending.length > 0 && (this.closing || Date.now() - this.oldestAt >= this.options.maxWaitMs);
+    this.startFlushes(due);
+    if (this.writing === 0 && this.pending.length === 0) for (const wake of this.idleWaiters) wake();
+  }
+
+  /** Commits the written flushes at the head of the formation order; stops at the first one still writing. */
+  private async commitWrittenHead(): Promise<void> {
+    while (!this.abandoned && this.flushes[0] !== undefined && this.flushes[0].state !== 'writing') {
+      const head = this.flushes.shift() as Flush;
+      if (head.state === 'abandoned') {
+        // Nothing after an unwritten set may be committed: Kafka must redeliver from it.
+        this.abandoned = true;
         return;
       }
+      await this.commitEntries(head.entries);
     }
   }
 
@@ -189,6 +219,14 @@ export class LoadPipeline {
         this.logger.warn({ topic, partition, offset: offset.toString(), err: describeError(error) }, 'offset commit failed');
       }
     }
+  }
+
+  private whenIdle(): Promise<void> {
+    if (this.writing === 0 && this.pending.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const wake = (): void => { this.idleWaiters.delete(wake); resolve(); };
+      this.idleWaiters.add(wake);
+    });
   }
 
   private async waitForSpace(): Promise<void> {

@@ -5,7 +5,7 @@ import { emptyRouted, type Routed } from '../../../consumers/clickhouse/route.ts
 import { silentLogger } from '../../../lib/logger.ts';
 import { waitFor } from '../../support/env.ts';
 
-const options: PipelineOptions = { maxRows: 10, maxWaitMs: 1000, lingerMs: 20, maxPendingRows: 30, retryInitialMs: 5, retryMaxMs: 20 };
+const options: PipelineOptions = { maxRows: 10, maxWaitMs: 1000, lingerMs: 20, maxPendingRows: 30, maxConcurrentWrites: 1, retryInitialMs: 5, retryMaxMs: 20 };
 
 function rows(n: number): Routed {
   const routed = emptyRouted();
@@ -89,6 +89,45 @@ describe('LoadPipeline', () => {
     await pipeline.submit(rows(1), ack(1, 3, false), noHeartbeat);
     await pipeline.close(1000);
     assert.deepEqual(commits, ['0@10']);
+  });
+
+  it('with concurrent writes, commits in formation order only: a later set waits for an earlier failing one', async () => {
+    const commits: string[] = [];
+    let firstAttempts = 0;
+    let release: () => void = () => undefined;
+    const firstMayFinish = new Promise<void>((resolve) => { release = resolve; });
+    const pipeline = new LoadPipeline({ ...options, maxRows: 2, maxConcurrentWrites: 2 }, {
+      async write(r) {
+        if (r.snapshotMembers[0]?.openid === 'o0' && r.snapshotMembers.length === 2) {
+          firstAttempts += 1;
+          if (firstAttempts < 3) throw new Error('down');
+          await firstMayFinish;
+        }
+      },
+    }, (_t, p, o) => { commits.push(`${p}@${o}`); return Promise.resolve(); }, silentLogger());
+    await pipeline.submit(rows(2), ack(0, 2), noHeartbeat);
+    await pipeline.submit(rows(3), ack(1, 3), noHeartbeat);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(commits, [], 'the second set is written but waits for the first');
+    release();
+    await waitFor('both commits', 2000, () => (commits.length === 2 ? true : undefined), 5);
+    assert.deepEqual(commits, ['0@2', '1@3']);
+    await pipeline.close(1000);
+  });
+
+  it('never commits a set written after an earlier one was abandoned', async () => {
+    const commits: string[] = [];
+    const pipeline = new LoadPipeline({ ...options, maxRows: 2, maxConcurrentWrites: 2 }, {
+      async write(r) {
+        if (r.snapshotMembers.length === 2) throw new Error('down for good');
+        await new Promise((resolve) => setTimeout(resolve, 150));
+      },
+    }, (_t, p, o) => { commits.push(`${p}@${o}`); return Promise.resolve(); }, silentLogger());
+    await pipeline.submit(rows(2), ack(0, 2), noHeartbeat);
+    await pipeline.submit(rows(3), ack(0, 5), noHeartbeat);
+    await pipeline.close(50);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(commits, []);
   });
 
   it('on close past its deadline, abandons the write uncommitted', async () => {

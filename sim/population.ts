@@ -1,0 +1,562 @@
+import { HEX, OPENID_ALPHABET, deriveChars, deriveKey32, mix32, type Rng } from './random.ts';
+
+/**
+ * The follower model of one simulated account: who follows, since when, through which scene.
+ *
+ * It has to hold 10M followers in little memory, so no per-user JS objects or strings exist. A user is
+ * an index (0, 1, 2… in order of first follow); a keyed 32-bit Feistel permutation maps the index to a
+ * position, the user's place in /user/get order, and the openid is an encoding of that position. So an
+ * openid decodes back to its user without a Map, and user/get order is stable yet unrelated to follow
+ * time: a new follower lands anywhere in the list, as on WeChat.
+ */
+
+export const PAGE_SIZE = 10_000;
+export const OPENID_LENGTH = 28;
+
+export const SCENES = [
+  'ADD_SCENE_SEARCH',
+  'ADD_SCENE_ACCOUNT_MIGRATION',
+  'ADD_SCENE_PROFILE_CARD',
+  'ADD_SCENE_QR_CODE',
+  'ADD_SCENE_PROFILE_LINK',
+  'ADD_SCENE_PROFILE_ITEM',
+  'ADD_SCENE_PAID',
+  'ADD_SCENE_WECHAT_ADVERTISEMENT',
+  'ADD_SCENE_REPRINT',
+  'ADD_SCENE_LIVESTREAM',
+  'ADD_SCENE_CHANNELS',
+  'ADD_SCENE_OTHERS',
+] as const;
+export type Scene = (typeof SCENES)[number];
+const QR_SCENE = SCENES.indexOf('ADD_SCENE_QR_CODE');
+/** Percent weights per scene, in SCENES order; QR codes are common for accounts that run campaigns. */
+const SCENE_WEIGHTS = [30, 5, 10, 25, 8, 5, 2, 5, 3, 2, 3, 2] as const;
+
+/** States of a user index; 0 is a slot not yet given to anyone. */
+const FOLLOWING = 1;
+const FORMER = 2;
+
+/** Initial follow times lie in the 8 years before 2024-01-01, so a run's population does not depend on the wall clock. */
+const REFERENCE_EPOCH = 1_704_067_200;
+const HISTORY_SECONDS = 8 * 365 * 86_400;
+/** New users' positions wait in a small sorted list and are merged into the big one in batches. */
+const PENDING_MERGE_AT = 4096;
+const BODY_LENGTH = 22;
+/** Body slots that carry the position; the others carry a keyed checksum, so forged openids are refused. */
+const VALUE_SLOTS = [1, 4, 8, 12, 15, 19] as const;
+/** Per body slot: which 6-bit piece of the position (or -1), and which filler symbol (or -1). */
+const SLOT_VALUE = new Int8Array(BODY_LENGTH).fill(-1);
+const SLOT_FILL = new Int8Array(BODY_LENGTH).fill(-1);
+for (let slot = 0, v = 0, f = 0; slot < BODY_LENGTH; slot += 1) {
+  if (slot === VALUE_SLOTS[v]) SLOT_VALUE[slot] = v++;
+  else SLOT_FILL[slot] = f++;
+}
+const REMARKS = ['VIP', '重点客户', 'wholesale', '老用户 "A"', '待回访'] as const;
+const TAG_SETS: readonly (readonly number[])[] = [[2], [100], [100, 101], [128, 2], [101]];
+const SCENE_STRINGS = ['promo_spring', 'store_0021', 'event-2024', 'poster_b', 'card'] as const;
+
+export interface PopulationOptions {
+  readonly seed: number;
+  /** 1-based account number within the run; part of every derived key. */
+  readonly account: number;
+  readonly followers: number;
+  /** Users who followed once and left before the run (default followers/20); resubscribes draw from them. */
+  readonly formerFollowers?: number;
+  /** Whether the account is bound to an Open Platform account, so users carry a unionid. */
+  readonly unionid?: boolean;
+}
+
+export interface QrSource {
+  readonly qrScene: number;
+  readonly qrSceneStr: string;
+  readonly ticket: string;
+}
+
+export interface UserRecord {
+  readonly index: number;
+  readonly openid: string;
+  readonly following: boolean;
+  /** Unix seconds of the latest follow. */
+  readonly subscribeTime: number;
+  readonly scene: Scene;
+  readonly qr: QrSource | undefined;
+  readonly language: string;
+  readonly remark: string;
+  readonly tagIds: readonly number[];
+  readonly unionid: string | undefined;
+}
+
+export interface ChurnEvent {
+  readonly type: 'subscribe' | 'unsubscribe';
+  readonly index: number;
+  readonly openid: string;
+  /** Unix seconds. */
+  readonly createTime: number;
+  /** The user had followed before: WeChat gives them their old openid back. */
+  readonly resubscribe: boolean;
+  readonly scene: Scene | undefined;
+  /** `qrscene_<scene>` for a follow through a parametrised QR code. */
+  readonly eventKey: string | undefined;
+  readonly ticket: string | undefined;
+}
+
+export interface SubscribeChoice {
+  /** Probability that a subscribe brings back a former follower rather than a new user. */
+  readonly resubscribeRate: number;
+  /** Probability that a subscribe comes through a parametrised QR code. */
+  readonly qrRate: number;
+}
+
+const CHAR_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < OPENID_ALPHABET.length; i += 1) CHAR_VALUE[OPENID_ALPHABET.charCodeAt(i)] = i;
+const ALPHABET_BYTES = Buffer.from(OPENID_ALPHABET, 'latin1');
+
+export class Population {
+  readonly account: number;
+  readonly openidPrefix: string;
+  private readonly prefixBytes: Buffer;
+  private readonly unionidPrefix: string | undefined;
+  private readonly k0: number;
+  private readonly k1: number;
+  private readonly k2: number;
+  private readonly k3: number;
+  private readonly kCheck: number;
+  private readonly kFill: number;
+  private readonly kAttr: number;
+
+  private users = 0;
+  private followers = 0;
+  private capacity = 0;
+  private state = new Uint8Array(0);
+  private scene = new Uint8Array(0);
+  private subscribeTime = new Uint32Array(0);
+  /** Positions of every user ever seen, sorted; `pending` holds the newest ones until the next merge. */
+  private sorted = new Uint32Array(0);
+  private sortedLength = 0;
+  private pending: number[] = [];
+  /** Indices of former followers, unordered, for drawing resubscribes. */
+  private former = new Uint32Array(0);
+  private formerLength = 0;
+
+  constructor(options: PopulationOptions) {
+    const { seed, account } = options;
+    this.account = account;
+    this.k0 = deriveKey32('feistel', seed, account, 0);
+    this.k1 = deriveKey32('feistel', seed, account, 1);
+    this.k2 = deriveKey32('feistel', seed, account, 2);
+    this.k3 = deriveKey32('feistel', seed, account, 3);
+    this.kCheck = deriveKey32('check', seed, account);
+    this.kFill = deriveKey32('fill', seed, account);
+    this.kAttr = deriveKey32('attributes', seed, account);
+    // Real openids of one account share their first characters, e.g. "otvxTs…".
+    this.openidPrefix = `o${deriveChars(OPENID_ALPHABET, 5, 'openid-prefix', seed, account)}`;
+    this.prefixBytes = Buffer.from(this.openidPrefix, 'latin1');
+    this.unionidPrefix = options.unionid === true ? `o${deriveChars(OPENID_ALPHABET, 4, 'unionid-prefix', seed)}` : undefined;
+
+    const followers = options.followers;
+    const formerFollowers = options.formerFollowers ?? Math.floor(followers / 20);
+    const total = followers + formerFollowers;
+    if (!Number.isSafeInteger(total) || followers < 0 || formerFollowers < 0 || total > 0xffff_ffff) {
+      throw new RangeError(`population size out of range: ${followers} followers, ${formerFollowers} former followers`);
+    }
+    this.ensureCapacity(total);
+    this.sorted = new Uint32Array(total + PENDING_MERGE_AT);
+    this.users = total;
+    this.followers = followers;
+    const attr = this.kAttr;
+    for (let index = 0; index < total; index += 1) {
+      const h = mix32(index ^ attr);
+      this.state[index] = index < followers ? FOLLOWING : FORMER;
+      this.scene[index] = weightedScene(h % 100);
+      this.subscribeTime[index] = REFERENCE_EPOCH - 1 - (mix32(h ^ 0x5bd1e995) % HISTORY_SECONDS);
+      this.sorted[index] = this.permute(index);
+    }
+    this.sortedLength = total;
+    this.sorted.subarray(0, total).sort();
+    this.former = new Uint32Array(Math.max(formerFollowers, 1024));
+    for (let index = followers; index < total; index += 1) this.former[this.formerLength++] = index;
+  }
+
+  get followerCount(): number {
+    return this.followers;
+  }
+
+  /** Everyone who ever followed, current followers included. */
+  get userCount(): number {
+    return this.users;
+  }
+
+  openidOf(index: number): string {
+    const buffer = Buffer.allocUnsafe(OPENID_LENGTH);
+    this.writeOpenid(this.permute(index), buffer, 0);
+    return buffer.toString('latin1');
+  }
+
+  /** The user an openid belongs to, or undefined when it is malformed, another account's, or never issued. */
+  indexOf(openid: string): number | undefined {
+    const position = this.decodePosition(openid);
+    if (position === undefined) return undefined;
+    const index = this.unpermute(position);
+    return index < this.users ? index : undefined;
+  }
+
+  /** The position of a user in /user/get order: the cursor a next_openid stands for. */
+  positionOf(index: number): number {
+    return this.permute(index);
+  }
+
+  isFollowing(index: number): boolean {
+    return this.state[index] === FOLLOWING;
+  }
+
+  user(index: number): UserRecord {
+    if (index < 0 || index >= this.users) throw new RangeError(`no user ${index}`);
+    const h = mix32(mix32(index ^ this.kAttr) ^ 0x27d4eb2f);
+    const sceneIndex = this.scene[index] ?? 0;
+    const subscribeTime = this.subscribeTime[index] ?? 0;
+    const tagIds = h % 5 === 0 ? (TAG_SETS[(h >>> 3) % TAG_SETS.length] ?? []) : [];
+    return {
+      index,
+      openid: this.openidOf(index),
+      following: this.state[index] === FOLLOWING,
+      subscribeTime,
+      scene: SCENES[sceneIndex] ?? 'ADD_SCENE_OTHERS',
+      qr: sceneIndex === QR_SCENE ? this.qrOf(index, subscribeTime) : undefined,
+      language: (h >>> 8) % 100 < 85 ? 'zh_CN' : (h >>> 8) % 100 < 93 ? 'en' : 'zh_TW',
+      remark: (h >>> 16) % 12 === 0 ? (REMARKS[(h >>> 20) % REMARKS.length] ?? '') : '',
+      tagIds,
+      unionid: this.unionidPrefix === undefined ? undefined : this.unionidPrefix + this.fillChars(index ^ 0x6a09e667, 23),
+    };
+  }
+
+  /**
+   * Writes the positions of up to `out.length` followers that come after `after` in list order (-1: from
+   * the start) into `out`, and returns how many it wrote.
+   */
+  collect(after: number, out: Uint32Array): number {
+    const sorted = this.sorted;
+    const sortedLength = this.sortedLength;
+    const pending = this.pending;
+    const state = this.state;
+    let i = upperBound(sorted, sortedLength, after);
+    let j = upperBoundArray(pending, after);
+    let n = 0;
+    while (n < out.length) {
+      let position: number;
+      const a = i < sortedLength ? (sorted[i] as number) : -1;
+      const b = j < pending.length ? (pending[j] as number) : -1;
+      if (a >= 0 && (b < 0 || a < b)) {
+        position = a;
+        i += 1;
+      } else if (b >= 0) {
+        position = b;
+        j += 1;
+      } else {
+        break;
+      }
+      if (state[this.unpermute(position)] === FOLLOWING) out[n++] = position;
+    }
+    return n;
+  }
+
+  /** Writes the 28 ASCII bytes of the openid at `position` into `target` at `offset`. */
+  writeOpenid(position: number, target: Buffer, offset: number): void {
+    this.prefixBytes.copy(target, offset);
+    const check = mix32(position ^ this.kCheck) & 0xf;
+    const h1 = mix32(position ^ this.kFill);
+    const h2 = mix32(h1 ^ 0x9e3779b9);
+    const h3 = mix32(h2 ^ 0x85ebca6b);
+    const base = offset + this.prefixBytes.length;
+    for (let slot = 0; slot < BODY_LENGTH; slot += 1) {
+      const v = SLOT_VALUE[slot] ?? -1;
+      const symbol = v < 0
+        ? fillSymbol(h1, h2, h3, SLOT_FILL[slot] ?? 0)
+        : v < 5 ? (position >>> (6 * v)) & 63 : (position >>> 30) | (check << 2);
+      target[base + slot] = ALPHABET_BYTES[symbol] ?? 0;
+    }
+  }
+
+  /**
+   * Applies one follow and returns its event; `now` is the simulated Unix time in seconds. With `former`,
+   * that former follower comes back; otherwise a former follower or a new user, as `choice` draws.
+   */
+  subscribe(rng: Rng, now: number, choice: SubscribeChoice, former?: number): ChurnEvent {
+    let index: number;
+    let resubscribe = false;
+    if (former !== undefined) {
+      const slot = this.former.subarray(0, this.formerLength).indexOf(former);
+      if (slot < 0 || this.state[former] !== FORMER) throw new RangeError(`user ${former} is not a former follower`);
+      index = this.takeFormer(slot);
+      resubscribe = true;
+    } else if (this.formerLength > 0 && rng.chance(choice.resubscribeRate)) {
+      index = this.takeFormer(rng.below(this.formerLength));
+      resubscribe = true;
+    } else {
+      index = this.users;
+      if (index >= 0xffff_ffff) throw new RangeError('the account has run out of openids');
+      this.ensureCapacity(index + 1);
+      this.users += 1;
+      this.addPosition(this.permute(index));
+    }
+    const qr = rng.chance(choice.qrRate);
+    const sceneIndex = qr ? QR_SCENE : nonQrScene(rng.below(100 - (SCENE_WEIGHTS[QR_SCENE] ?? 0)));
+    this.state[index] = FOLLOWING;
+    this.scene[index] = sceneIndex;
+    this.subscribeTime[index] = now;
+    this.followers += 1;
+    const source = qr ? this.qrOf(index, now) : undefined;
+    return {
+      type: 'subscribe',
+      index,
+      openid: this.openidOf(index),
+      createTime: now,
+      resubscribe,
+      scene: SCENES[sceneIndex],
+      eventKey: source === undefined ? undefined : `qrscene_${source.qrSceneStr === '' ? String(source.qrScene) : source.qrSceneStr}`,
+      ticket: source?.ticket,
+    };
+  }
+
+  /** Applies one unfollow of `follower`, or of a random follower; undefined when nobody follows. */
+  unsubscribe(rng: Rng, now: number, follower?: number): ChurnEvent | undefined {
+    if (follower !== undefined && this.state[follower] !== FOLLOWING) throw new RangeError(`user ${follower} does not follow`);
+    const index = follower ?? this.randomFollower(rng);
+    if (index === undefined) return undefined;
+    this.state[index] = FORMER;
+    this.followers -= 1;
+    if (this.formerLength === this.former.length) {
+      const grown = new Uint32Array(this.former.length * 2);
+      grown.set(this.former);
+      this.former = grown;
+    }
+    this.former[this.formerLength++] = index;
+    return {
+      type: 'unsubscribe', index, openid: this.openidOf(index), createTime: now, resubscribe: false,
+      scene: undefined, eventKey: undefined, ticket: undefined,
+    };
+  }
+
+  /** Current followers in list order as newline-terminated ASCII, in chunks of up to `chunkLines` lines. */
+  *exportChunks(chunkLines = PAGE_SIZE): Generator<Buffer> {
+    const positions = new Uint32Array(chunkLines);
+    let after = -1;
+    for (;;) {
+      const count = this.collect(after, positions);
+      if (count === 0) return;
+      const chunk = Buffer.allocUnsafe(count * (OPENID_LENGTH + 1));
+      for (let k = 0; k < count; k += 1) {
+        this.writeOpenid(positions[k] ?? 0, chunk, k * (OPENID_LENGTH + 1));
+        chunk[k * (OPENID_LENGTH + 1) + OPENID_LENGTH] = 0x0a;
+      }
+      yield chunk;
+      after = positions[count - 1] ?? 0;
+    }
+  }
+
+  /** The QR code a user followed through: derived from the follow itself, so push and user info agree. */
+  private qrOf(index: number, subscribeTime: number): QrSource {
+    const h = mix32(mix32(index ^ this.kAttr ^ 0x165667b1) ^ subscribeTime);
+    const numeric = h % 10 < 7;
+    const qrScene = numeric ? 1 + ((h >>> 4) % 100_000) : 0;
+    const qrSceneStr = numeric ? '' : (SCENE_STRINGS[(h >>> 4) % SCENE_STRINGS.length] ?? 'card');
+    // Tickets are base64 of a binary blob holding a weixin.qq.com/q/ URL; this keeps that look.
+    const url = `http://weixin.qq.com/q/02${this.fillChars(h, 22)}`;
+    const blob = Buffer.concat([Buffer.from([0x81, 0x07, 0x3a, 0x00]), Buffer.from(url, 'latin1'), Buffer.from(hexBytes(h))]);
+    return { qrScene, qrSceneStr, ticket: blob.toString('base64') };
+  }
+
+  private fillChars(seed: number, length: number): string {
+    let out = '';
+    let h = mix32(seed ^ this.kFill);
+    for (let i = 0; i < length; i += 1) {
+      if (i > 0 && i % 5 === 0) h = mix32(h ^ i);
+      out += OPENID_ALPHABET[(h >>> (6 * (i % 5))) & 63] ?? '';
+    }
+    return out;
+  }
+
+  private decodePosition(openid: string): number | undefined {
+    if (openid.length !== OPENID_LENGTH || !openid.startsWith(this.openidPrefix)) return undefined;
+    const base = this.openidPrefix.length;
+    const value: number[] = [];
+    for (const slot of VALUE_SLOTS) {
+      const symbol = symbolAt(openid, base + slot);
+      if (symbol < 0) return undefined;
+      value.push(symbol);
+    }
+    const [v0 = 0, v1 = 0, v2 = 0, v3 = 0, v4 = 0, v5 = 0] = value;
+    const position = (v0 | (v1 << 6) | (v2 << 12) | (v3 << 18) | (v4 << 24) | ((v5 & 3) << 30)) >>> 0;
+    if (v5 >>> 2 !== (mix32(position ^ this.kCheck) & 0xf)) return undefined;
+    const expected = Buffer.allocUnsafe(OPENID_LENGTH);
+    this.writeOpenid(position, expected, 0);
+    return expected.toString('latin1') === openid ? position : undefined;
+  }
+
+  private permute(index: number): number {
+    let l = index >>> 16;
+    let r = index & 0xffff;
+    let t = l ^ (mix32(r ^ this.k0) & 0xffff);
+    l = r;
+    r = t;
+    t = l ^ (mix32(r ^ this.k1) & 0xffff);
+    l = r;
+    r = t;
+    t = l ^ (mix32(r ^ this.k2) & 0xffff);
+    l = r;
+    r = t;
+    t = l ^ (mix32(r ^ this.k3) & 0xffff);
+    l = r;
+    r = t;
+    return ((l << 16) | r) >>> 0;
+  }
+
+  private unpermute(position: number): number {
+    let l = position >>> 16;
+    let r = position & 0xffff;
+    let t = r ^ (mix32(l ^ this.k3) & 0xffff);
+    r = l;
+    l = t;
+    t = r ^ (mix32(l ^ this.k2) & 0xffff);
+    r = l;
+    l = t;
+    t = r ^ (mix32(l ^ this.k1) & 0xffff);
+    r = l;
+    l = t;
+    t = r ^ (mix32(l ^ this.k0) & 0xffff);
+    r = l;
+    l = t;
+    return ((l << 16) | r) >>> 0;
+  }
+
+  private takeFormer(slot: number): number {
+    const index = this.former[slot] ?? 0;
+    this.formerLength -= 1;
+    this.former[slot] = this.former[this.formerLength] ?? 0;
+    return index;
+  }
+
+  private randomFollower(rng: Rng): number | undefined {
+    if (this.followers === 0) return undefined;
+    // Rejection sampling is uniform and fast while followers are a fair share of all users…
+    for (let attempt = 0; attempt < 64; attempt += 1) {
+      const index = rng.below(this.users);
+      if (this.state[index] === FOLLOWING) return index;
+    }
+    // …and an account almost everyone left falls back to picking the k-th follower.
+    let k = rng.below(this.followers);
+    for (let index = 0; index < this.users; index += 1) {
+      if (this.state[index] === FOLLOWING && k-- === 0) return index;
+    }
+    return undefined;
+  }
+
+  private addPosition(position: number): void {
+    const pending = this.pending;
+    const at = upperBoundArray(pending, position);
+    pending.splice(at, 0, position);
+    if (pending.length >= PENDING_MERGE_AT) this.mergePending();
+  }
+
+  private mergePending(): void {
+    const pending = this.pending;
+    const needed = this.sortedLength + pending.length;
+    if (needed > this.sorted.length) {
+      const grown = new Uint32Array(Math.max(needed, Math.ceil(this.sorted.length * 1.25) + PENDING_MERGE_AT));
+      grown.set(this.sorted.subarray(0, this.sortedLength));
+      this.sorted = grown;
+    }
+    // Merging from the back fills the free tail first, so no element is overwritten before it moves.
+    const sorted = this.sorted;
+    let i = this.sortedLength - 1;
+    let j = pending.length - 1;
+    for (let k = needed - 1; j >= 0; k -= 1) {
+      const a = i >= 0 ? (sorted[i] as number) : -1;
+      const b = pending[j] as number;
+      if (a > b) {
+        sorted[k] = a;
+        i -= 1;
+      } else {
+        sorted[k] = b;
+        j -= 1;
+      }
+    }
+    this.sortedLength = needed;
+    this.pending = [];
+  }
+
+  private ensureCapacity(users: number): void {
+    if (users <= this.capacity) return;
+    const capacity = Math.max(users, Math.ceil(this.capacity * 1.25) + 4096);
+    const state = new Uint8Array(capacity);
+    state.set(this.state);
+    const scene = new Uint8Array(capacity);
+    scene.set(this.scene);
+    const subscribeTime = new Uint32Array(capacity);
+    subscribeTime.set(this.subscribeTime);
+    this.state = state;
+    this.scene = scene;
+    this.subscribeTime = subscribeTime;
+    this.capacity = capacity;
+  }
+}
+
+function weightedScene(percent: number): number {
+  let acc = 0;
+  for (let s = 0; s < SCENE_WEIGHTS.length; s += 1) {
+    acc += SCENE_WEIGHTS[s] ?? 0;
+    if (percent < acc) return s;
+  }
+  return SCENES.length - 1;
+}
+
+/** A scene other than the QR code, from a number below 100 minus the QR weight. */
+function nonQrScene(value: number): number {
+  let acc = 0;
+  for (let s = 0; s < SCENE_WEIGHTS.length; s += 1) {
+    if (s === QR_SCENE) continue;
+    acc += SCENE_WEIGHTS[s] ?? 0;
+    if (value < acc) return s;
+  }
+  return SCENES.length - 1;
+}
+
+function fillSymbol(h1: number, h2: number, h3: number, f: number): number {
+  if (f < 5) return (h1 >>> (6 * f)) & 63;
+  if (f < 10) return (h2 >>> (6 * (f - 5))) & 63;
+  if (f < 15) return (h3 >>> (6 * (f - 10))) & 63;
+  return (h1 >>> 30) | ((h2 >>> 30) << 2) | ((h3 >>> 30) << 4);
+}
+
+function symbolAt(text: string, at: number): number {
+  const code = text.charCodeAt(at);
+  return code < 128 ? (CHAR_VALUE[code] ?? -1) : -1;
+}
+
+function hexBytes(h: number): string {
+  let out = '';
+  for (let shift = 28; shift >= 0; shift -= 4) out += HEX[(h >>> shift) & 0xf] ?? '0';
+  return out;
+}
+
+/** First index in sorted[0, length) whose value is greater than `value`. */
+function upperBound(sorted: Uint32Array, length: number, value: number): number {
+  let lo = 0;
+  let hi = length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((sorted[mid] as number) <= value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function upperBoundArray(sorted: readonly number[], value: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((sorted[mid] as number) <= value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
