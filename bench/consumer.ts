@@ -22,7 +22,7 @@ const users = parseCount(values.users, 200_000);
 
 const t = testEnv({
   WXSYNC_EVENTS_PARTITIONS: '12', WXSYNC_LOG_LEVEL: 'warn',
-  WXSYNC_BATCH_MAX_ROWS: process.env['WXSYNC_BATCH_MAX_ROWS'] ?? '100000', WXSYNC_BATCH_MAX_MS: process.env['WXSYNC_BATCH_MAX_MS'] ?? '1000',
+  WXSYNC_BATCH_MAX_ROWS: process.env['WXSYNC_BATCH_MAX_ROWS'] ?? '50000', WXSYNC_BATCH_MAX_MS: process.env['WXSYNC_BATCH_MAX_MS'] ?? '1000',
 });
 const logger = createLogger('warn');
 const kafka = createKafkaGateway(t.config.kafka, logger);

@@ -160,7 +160,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     clickhouse: { target, database },
     consumer: {
       groupId: str('WXSYNC_CONSUMER_GROUP', `${prefix}wxsync-clickhouse`),
-      batchMaxRows: int('WXSYNC_BATCH_MAX_ROWS', 100_000, 1, 10_000_000),
+      batchMaxRows: int('WXSYNC_BATCH_MAX_ROWS', 50_000, 1, 10_000_000),
       batchMaxWaitMs: int('WXSYNC_BATCH_MAX_MS', 500, 1, 600_000),
       retryInitialMs,
       retryMaxMs,

@@ -98,14 +98,7 @@ export class LoadPipeline {
     if (this.pending.length === 0) this.oldestAt = Date.now();
     this.pending.push({ routed, size, ack });
     this.pendingRows += size;
-    if (this.pendingRows >= this.options.maxRows) {
-      this.startFlushes(false);
-    } else {
-      clearTimeout(this.lingerTimer);
-      const age = Date.now() - this.oldestAt;
-      const wait = Math.max(0, Math.min(this.options.lingerMs, this.options.maxWaitMs - age));
-      this.lingerTimer = setTimeout(() => { this.startFlushes(true); }, wait);
-    }
+    this.schedule();
   }
 
   /**
@@ -132,11 +125,20 @@ export class LoadPipeline {
     await this.committing;
   }
 
+  /** Flushes a full set now; otherwise (re)arms the timer that flushes what waits once it is due. */
+  private schedule(): void {
+    if (this.pendingRows >= this.options.maxRows) this.startFlushes(false);
+    if (this.pending.length === 0) return;
+    clearTimeout(this.lingerTimer);
+    const age = Date.now() - this.oldestAt;
+    const wait = Math.max(0, Math.min(this.options.lingerMs, this.options.maxWaitMs - age));
+    this.lingerTimer = setTimeout(() => { this.startFlushes(true); }, wait);
+  }
+
   /** Starts writes while there is room: always when `due` (timer, close), else only full sets. */
   private startFlushes(due: boolean): void {
     while (this.pending.length > 0 && this.writing < this.options.maxConcurrentWrites && !this.abort.signal.aborted
       && (due || this.closing || this.pendingRows >= this.options.maxRows)) {
-      clearTimeout(this.lingerTimer);
       const flush: Flush = { entries: this.pending, size: this.pendingRows, state: 'writing' };
       this.pending = [];
       this.pendingRows = 0;
@@ -145,7 +147,7 @@ export class LoadPipeline {
       this.flushes.push(flush);
       void this.runFlush(flush);
     }
-    // Whatever stays pending (all writers busy) is picked up when a write finishes.
+    if (this.pending.length === 0) clearTimeout(this.lingerTimer);
   }
 
   private async runFlush(flush: Flush): Promise<void> {
@@ -163,8 +165,10 @@ export class LoadPipeline {
     this.writing -= 1;
     this.inFlightRows -= flush.size;
     for (const wake of this.spaceWaiters) wake();
-    const due = this.pending.length > 0 && (this.closing || Date.now() - this.oldestAt >= this.options.maxWaitMs);
-    this.startFlushes(due);
+    // What waited for a free writer is flushed now or by a fresh timer: its own timer may have fired while
+    // every writer was busy, and no new record may ever come to arm another.
+    if (this.closing) this.startFlushes(true);
+    else this.schedule();
     if (this.writing === 0 && this.pending.length === 0) for (const wake of this.idleWaiters) wake();
   }
 

@@ -34,6 +34,26 @@ describe('LoadPipeline', () => {
     await pipeline.close(1000);
   });
 
+  it('flushes the tail of a stream that waited while every writer was busy', async () => {
+    const written: number[] = [];
+    let release: () => void = () => undefined;
+    const slow = new Promise<void>((resolve) => { release = resolve; });
+    const pipeline = new LoadPipeline({ ...options, lingerMs: 5, maxConcurrentWrites: 1 }, {
+      async write(r) {
+        if (written.length === 0) await slow;
+        written.push(r.snapshotMembers.length);
+      },
+    }, () => Promise.resolve(), silentLogger());
+    await pipeline.submit(rows(3), ack(0, 3), noHeartbeat);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    await pipeline.submit(rows(2), ack(0, 5), noHeartbeat);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    release();
+    await waitFor('the tail to be flushed without any new record', 2000, () => (written.length === 2 ? true : undefined), 5);
+    assert.deepEqual(written, [3, 2]);
+    await pipeline.close(1000);
+  });
+
   it('flushes at once when the size bound is reached', async () => {
     const writes: number[] = [];
     const pipeline = new LoadPipeline({ ...options, lingerMs: 10_000, maxWaitMs: 10_000 },
