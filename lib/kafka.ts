@@ -107,7 +107,10 @@ function kafkaLogCreator(logger: Logger) {
   // they are warnings from wxsync's point of view. Its INFO chatter is debug.
   return () => ({ level, log: entry }: LogEntry): void => {
     const { message, ...fields } = entry;
-    if (level <= KafkaLogLevel.WARN) log.warn(fields, message);
+    // wxsync bounds producer retries on purpose (a send must fail in bounded time so the caller can retry
+    // the whole set or spool it) and deduplicates by event id, so this start-up warning is expected.
+    if (message.startsWith('Limiting retries for the idempotent producer')) log.debug(fields, message);
+    else if (level <= KafkaLogLevel.WARN) log.warn(fields, message);
     else if (level === KafkaLogLevel.INFO) log.debug(fields, message);
     else log.trace(fields, message);
   };

@@ -1,0 +1,13 @@
+/** npm run bench: every benchmark in turn, each in its own process so peak-RSS figures stay its own. */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { packageRoot } from '../lib/config.ts';
+
+const benches = ['consumer.ts', 'sim.ts'];
+let failed = 0;
+for (const file of benches) {
+  process.stdout.write(`\n== bench/${file}\n`);
+  const result = spawnSync(process.execPath, ['--import', 'tsx', path.join(packageRoot, 'bench', file)], { stdio: 'inherit' });
+  if (result.status !== 0) failed += 1;
+}
+process.exitCode = failed === 0 ? 0 : 1;
