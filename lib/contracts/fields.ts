@@ -23,7 +23,9 @@ export class FieldReader {
   constructor(private readonly record: Readonly<Record<string, unknown>>) {}
 
   text(key: string, pattern?: RegExp): string {
-    return this.optionalText(key, pattern) ?? (this.missing(key), '');
+    const value = this.optionalText(key, pattern);
+    if (value === undefined && (this.record[key] === undefined || this.record[key] === null)) this.missing(key);
+    return value ?? '';
   }
 
   optionalText(key: string, pattern?: RegExp, maxLength = MAX_TEXT): string | undefined {
@@ -45,7 +47,9 @@ export class FieldReader {
   }
 
   int(key: string, min: number, max: number): number {
-    return this.optionalInt(key, min, max) ?? (this.missing(key), min);
+    const value = this.optionalInt(key, min, max);
+    if (value === undefined && (this.record[key] === undefined || this.record[key] === null)) this.missing(key);
+    return value ?? min;
   }
 
   optionalInt(key: string, min: number, max: number): number | undefined {

@@ -188,6 +188,38 @@ describe('consumers/clickhouse against Kafka and chDB', { timeout: 240_000 }, ()
     });
   });
 
+  describe('snapshots', () => {
+    let h: Harness;
+    before(async () => { h = await harness(); });
+    after(async () => { await teardown(h); });
+
+    it('loads begin, every page and end (redelivered twice) into one loaded snapshot with its members', async () => {
+      const { topics } = h.t.config.kafka;
+      const base = { v: 1, appid: APPID, snapshotId: 'snap-1' } as const;
+      const openids = Array.from({ length: 25_001 }, (_, n) => openidOf(n));
+      const pages = [0, 1, 2].map((page) => openids.slice(page * 10_000, (page + 1) * 10_000));
+      const records = [
+        encodeSnapshotRecord({ ...base, kind: 'begin', startedAt: T0 }),
+        ...pages.map((ids, page) => encodeSnapshotRecord({
+          ...base, kind: 'page', page, cursor: page === 0 ? '' : openids[page * 10_000 - 1] ?? '', nextOpenid: ids.at(-1) ?? '',
+          total: openids.length, openids: ids, fetchedAt: T0 + page,
+        })),
+        encodeSnapshotRecord({ ...base, kind: 'page', page: 3, cursor: openids.at(-1) ?? '', nextOpenid: '', total: openids.length, openids: [], fetchedAt: T0 + 3 }),
+        encodeSnapshotRecord({ ...base, kind: 'end', complete: true, pages: 4, openids: openids.length, total: openids.length, startedAt: T0, endedAt: T0 + 9 }),
+      ].map((value) => ({ key: snapshotKey(base), value }));
+      await produceAll(h.kafka, topics.snapshots, [...records, ...records]);
+      await start(h);
+      await waitCaughtUp(h, 60_000);
+      const db = h.t.config.clickhouse.database;
+      const [status] = await rows<Record<string, unknown>>(h.clickhouse,
+        `SELECT loaded, complete, pages, pages_loaded, total, toUnixTimestamp64Milli(started_at) AS t0, toUnixTimestamp64Milli(ended_at) AS t1 FROM ${db}.snapshot_status WHERE snapshot_id = 'snap-1'`);
+      assert.deepEqual(status, { loaded: 1, complete: 1, pages: 4, pages_loaded: '4', total: '25001', t0: String(T0), t1: String(T0 + 9) });
+      const [members] = await rows<{ n: string; distinct_keys: string }>(h.clickhouse,
+        `SELECT count() AS n, uniqExact(openid_key) AS distinct_keys FROM ${db}.snapshot_members FINAL WHERE snapshot_id = 'snap-1'`);
+      assert.deepEqual(members, { n: '25001', distinct_keys: '25001' });
+    });
+  });
+
   describe('insert failures', () => {
     let h: Harness;
     before(async () => { h = await harness({ WXSYNC_BATCH_MAX_ROWS: '500', WXSYNC_BATCH_MAX_MS: '50' }); });

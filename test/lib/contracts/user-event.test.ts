@@ -61,6 +61,7 @@ describe('user event contract', () => {
     assert.throws(() => decodeUserEvent(Buffer.from(JSON.stringify(bad))), (error: unknown) => {
       assert.ok(isWxsyncError(error, ErrorCode.RecordInvalid));
       for (const field of ['id', 'openid', 'type', 'at', 'source', 'scene', 'receivedAt']) assert.match(error.message, new RegExp(field));
+      assert.doesNotMatch(error.message, /is missing/, 'a present but invalid field is reported once, as invalid');
       return true;
     });
     refused(Buffer.from(JSON.stringify({ ...event, appid: undefined })), ErrorCode.RecordInvalid);
