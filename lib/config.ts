@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode, WxsyncError } from './errors.ts';
 import type { LogLevel } from './logger.ts';
+import { isHttpUrl } from './http-url.ts';
 
 /** The package root: the Kafka jar cache and the SQL files are found relative to it, not to the cwd. */
 export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -176,15 +177,6 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     });
   }
   return config;
-}
-
-function isHttpUrl(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return url.protocol === 'http:' || url.protocol === 'https:';
-  } catch {
-    return false;
-  }
 }
 
 const ACCOUNTS_FILE_MAX_BYTES = 1 << 20;

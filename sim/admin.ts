@@ -6,6 +6,7 @@ import { ADMIN_BODY_LIMIT, drained, readBody, sendJson, sendTooLarge } from './h
 import { API_PATHS, isApiPath, type ApiPath, type FaultSettings } from './limits.ts';
 import { PUSH_MODES, callbackUrl, type PushMode } from './push.ts';
 import type { SimState } from './state.ts';
+import { isHttpUrl } from '../lib/http-url.ts';
 
 /**
  * The simulator's own endpoints under /__sim/: the truth (followers export), churn on request, fault
@@ -336,15 +337,6 @@ function decodeSegment(segment: string): string {
 
 function allow(method: string, expected: 'GET' | 'POST'): void {
   if (method !== expected) throw new AdminError(405, `use ${expected}`);
-}
-
-function isHttpUrl(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return url.protocol === 'http:' || url.protocol === 'https:';
-  } catch {
-    return false;
-  }
 }
 
 /** The JSON object body (an empty body counts as {}), or undefined after answering 413. */

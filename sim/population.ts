@@ -116,10 +116,7 @@ export class Population {
   readonly openidPrefix: string;
   private readonly prefixBytes: Buffer;
   private readonly unionidPrefix: string | undefined;
-  private readonly k0: number;
-  private readonly k1: number;
-  private readonly k2: number;
-  private readonly k3: number;
+  private readonly keys: readonly number[];
   private readonly kCheck: number;
   private readonly kFill: number;
   private readonly kAttr: number;
@@ -141,10 +138,7 @@ export class Population {
   constructor(options: PopulationOptions) {
     const { seed, account } = options;
     this.account = account;
-    this.k0 = deriveKey32('feistel', seed, account, 0);
-    this.k1 = deriveKey32('feistel', seed, account, 1);
-    this.k2 = deriveKey32('feistel', seed, account, 2);
-    this.k3 = deriveKey32('feistel', seed, account, 3);
+    this.keys = [0, 1, 2, 3].map((round) => deriveKey32('feistel', seed, account, round));
     this.kCheck = deriveKey32('check', seed, account);
     this.kFill = deriveKey32('fill', seed, account);
     this.kAttr = deriveKey32('attributes', seed, account);
@@ -392,39 +386,19 @@ export class Population {
     return expected.toString('latin1') === openid ? position : undefined;
   }
 
+  /** A 4-round Feistel network over 16-bit halves: a bijection of 32-bit values keyed per account. */
   private permute(index: number): number {
     let l = index >>> 16;
     let r = index & 0xffff;
-    let t = l ^ (mix32(r ^ this.k0) & 0xffff);
-    l = r;
-    r = t;
-    t = l ^ (mix32(r ^ this.k1) & 0xffff);
-    l = r;
-    r = t;
-    t = l ^ (mix32(r ^ this.k2) & 0xffff);
-    l = r;
-    r = t;
-    t = l ^ (mix32(r ^ this.k3) & 0xffff);
-    l = r;
-    r = t;
+    for (const key of this.keys) [l, r] = [r, l ^ (mix32(r ^ key) & 0xffff)];
     return ((l << 16) | r) >>> 0;
   }
 
+  /** The rounds of `permute` run backwards. */
   private unpermute(position: number): number {
     let l = position >>> 16;
     let r = position & 0xffff;
-    let t = r ^ (mix32(l ^ this.k3) & 0xffff);
-    r = l;
-    l = t;
-    t = r ^ (mix32(l ^ this.k2) & 0xffff);
-    r = l;
-    l = t;
-    t = r ^ (mix32(l ^ this.k1) & 0xffff);
-    r = l;
-    l = t;
-    t = r ^ (mix32(l ^ this.k0) & 0xffff);
-    r = l;
-    l = t;
+    for (let round = this.keys.length - 1; round >= 0; round -= 1) [l, r] = [r ^ (mix32(l ^ (this.keys[round] ?? 0)) & 0xffff), l];
     return ((l << 16) | r) >>> 0;
   }
 

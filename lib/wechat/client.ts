@@ -11,6 +11,7 @@ import type { Logger } from '../logger.ts';
 import { badAnswer } from './errors.ts';
 import { DEFAULT_RETRY_POLICY, WechatHttp, withRetries, type JsonObject, type RetryPolicy, type WechatHttpOptions } from './http.ts';
 import { TokenOwner } from './token.ts';
+import type { UserProfile } from '../contracts/user-profile.ts';
 
 export const USER_GET_API = '/cgi-bin/user/get';
 export const USER_INFO_API = '/cgi-bin/user/info';
@@ -40,17 +41,7 @@ export type Lang = 'zh_CN' | 'zh_TW' | 'en';
  * One user as /user/info and batchget describe them, in the field names of the wx.user.profiles
  * contract. `subscribe: 0` users carry only openid (and unionid) (§3.1).
  */
-export interface WechatUserProfile {
-  readonly openid: string;
-  readonly subscribe: 0 | 1;
-  /** WeChat's subscribe_time (the latest follow) converted to ms, as the contract stores it. */
-  readonly subscribeTime?: number;
-  readonly unionid?: string;
-  readonly subscribeScene?: string;
-  readonly qrScene?: number;
-  readonly qrSceneStr?: string;
-  readonly tagidList: readonly number[];
-  readonly remark?: string;
+export interface WechatUserProfile extends Omit<UserProfile, 'v' | 'appid' | 'fetchedAt'> {
   readonly language?: string;
   readonly groupid?: number;
 }

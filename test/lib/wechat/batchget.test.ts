@@ -1,20 +1,11 @@
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { ErrorCode, WxsyncError, isWxsyncError } from '../../../lib/errors.ts';
+import { ErrorCode, WxsyncError } from '../../../lib/errors.ts';
 import { batchGetProfiles, type ProfileSource } from '../../../lib/wechat/batchget.ts';
 import { BATCHGET_API, parseProfile, type WechatUserProfile } from '../../../lib/wechat/client.ts';
 import { SimHarness } from './sim-harness.ts';
-
-async function failure(promise: Promise<unknown>): Promise<WxsyncError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(isWxsyncError(error), `expected a WxsyncError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('the call should have failed');
-}
+import { failure } from '../../support/errors.ts';
 
 /** A deterministic shuffle, so the order the results must keep is not WeChat's list order. */
 function shuffled<T>(items: readonly T[]): T[] {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { ErrorCode, WxsyncError, isWxsyncError } from '../../../lib/errors.ts';
+import { ErrorCode, isWxsyncError } from '../../../lib/errors.ts';
 import { silentLogger } from '../../../lib/logger.ts';
 import {
   BATCHGET_API,
@@ -17,16 +17,7 @@ import { WechatHttp } from '../../../lib/wechat/http.ts';
 import { followerPages } from '../../../lib/wechat/pager.ts';
 import { FakeWechat, json } from './fake-wechat.ts';
 import { FAST_RETRY, SimHarness } from './sim-harness.ts';
-
-async function failure(promise: Promise<unknown>): Promise<WxsyncError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(isWxsyncError(error), `expected a WxsyncError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('the call should have failed');
-}
+import { failure } from '../../support/errors.ts';
 
 function badAnswerOf(fn: () => unknown, name: string): void {
   assert.throws(fn, (error: unknown) => isWxsyncError(error, ErrorCode.WechatBadAnswer), name);

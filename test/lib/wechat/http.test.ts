@@ -1,22 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ErrorCode, WxsyncError, isWxsyncError } from '../../../lib/errors.ts';
+import { ErrorCode, WxsyncError } from '../../../lib/errors.ts';
 import { silentLogger } from '../../../lib/logger.ts';
 import { WechatHttp, withRetries, type RetryPolicy, type WechatRequest } from '../../../lib/wechat/http.ts';
 import { FakeWechat, json } from './fake-wechat.ts';
+import { failure } from '../../support/errors.ts';
 
 const API = '/cgi-bin/user/get';
 const SECRET_TOKEN = 'ACCESS-TOKEN-THAT-MUST-NOT-LEAK';
-
-async function failure(promise: Promise<unknown>): Promise<WxsyncError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(isWxsyncError(error), `expected a WxsyncError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('the call should have failed');
-}
 
 describe('WechatHttp', () => {
   let fake: FakeWechat;

@@ -1,24 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ErrorCode, WxsyncError, isWxsyncError } from '../../../lib/errors.ts';
+import { ErrorCode, isWxsyncError } from '../../../lib/errors.ts';
 import { silentLogger } from '../../../lib/logger.ts';
 import { USER_GET_API } from '../../../lib/wechat/client.ts';
 import { WechatHttp } from '../../../lib/wechat/http.ts';
 import { TokenOwner } from '../../../lib/wechat/token.ts';
 import { FakeWechat, json } from './fake-wechat.ts';
 import { SimHarness } from './sim-harness.ts';
+import { failure } from '../../support/errors.ts';
 
 const STABLE = '/cgi-bin/stable_token';
-
-async function failure(promise: Promise<unknown>): Promise<WxsyncError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(isWxsyncError(error), `expected a WxsyncError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('the call should have failed');
-}
 
 describe('TokenOwner against the simulator', () => {
   let sim: SimHarness;
