@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { startClickHouseConsumer } from '../consumers/clickhouse/consumer.ts';
-import { topicSpecs } from '../cli/run.ts';
+import { topicSpecs } from '../lib/topics.ts';
 import { createClickHouse } from '../lib/clickhouse.ts';
 import { callbackEventId } from '../lib/contracts/event-id.ts';
 import { encodeUserEvent, userEventKey, type UserEvent } from '../lib/contracts/user-event.ts';

@@ -7,6 +7,7 @@ const commands: Readonly<Record<string, () => Promise<CommandModule>>> = {
   kafka: () => import('./kafka.ts'),
   migrate: () => import('./migrate.ts'),
   sim: () => import('./sim.ts'),
+  snapshot: () => import('./snapshot.ts'),
 };
 
 function usage(): string {

@@ -1,14 +1,16 @@
 import { parseArgs } from 'node:util';
 import { createClickHouse } from '../lib/clickhouse.ts';
-import { loadConfig, type Config } from '../lib/config.ts';
+import { loadConfig } from '../lib/config.ts';
 import { ErrorCode, WxsyncError } from '../lib/errors.ts';
 import { startHttpServer } from '../lib/http-server.ts';
-import { createKafkaGateway, type TopicSpec } from '../lib/kafka.ts';
+import { createKafkaGateway } from '../lib/kafka.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createRegistry } from '../lib/metrics.ts';
 import { migrate } from '../lib/migrate.ts';
+import { topicSpecs } from '../lib/topics.ts';
 import type { RoleStarter, RunningRole } from '../lib/role.ts';
 import { startConsumerRole } from '../consumers/clickhouse/main.ts';
+import { startSnapshotRole } from '../producers/snapshot/main.ts';
 
 export const summary = 'the main job: all roles in one process (--roles picks some)';
 
@@ -16,21 +18,10 @@ const ROLES: Readonly<Record<string, RoleStarter | undefined>> = {
   consumer: startConsumerRole,
   // Built by later issues; named here so `--roles` can say which exist.
   callback: undefined,
-  snapshot: undefined,
+  snapshot: startSnapshotRole,
   reconcile: undefined,
   api: undefined,
 };
-
-export function topicSpecs(config: Config): TopicSpec[] {
-  const { topics, partitions } = config.kafka;
-  return [
-    { topic: topics.userEvents, partitions: partitions.userEvents },
-    // A page record is up to ~700 KB; the broker default of 1 MB leaves too little headroom.
-    { topic: topics.snapshots, partitions: partitions.snapshots, config: { 'max.message.bytes': String(2 * 1024 * 1024) } },
-    { topic: topics.userProfiles, partitions: partitions.userProfiles, config: { 'cleanup.policy': 'compact,delete' } },
-    { topic: topics.dlq, partitions: partitions.dlq, config: { 'retention.ms': String(30 * 24 * 3600 * 1000) } },
-  ];
-}
 
 export function selectRoles(requested: string | undefined): string[] {
   const available = Object.entries(ROLES).filter(([, start]) => start !== undefined).map(([name]) => name);

@@ -59,6 +59,32 @@ export interface Config {
     readonly sessionTimeoutMs: number;
   };
   readonly http: { readonly port: number };
+  readonly callback: {
+    /** The fsynced spool that holds accepted callbacks while Kafka is unreachable. */
+    readonly spoolDir: string;
+    /** A push whose `timestamp` is further than this from our clock is refused (replay window). */
+    readonly maxClockSkewMs: number;
+    /** Larger bodies are refused before parsing; real pushes are a few KiB. */
+    readonly bodyMaxBytes: number;
+    /** How long a request waits for Kafka's acknowledgement before its record is spooled instead. */
+    readonly produceTimeoutMs: number;
+    /** How long an accepted event id is remembered, so WeChat's retries publish nothing twice. */
+    readonly dedupeWindowMs: number;
+  };
+  readonly snapshot: {
+    /** Checkpoints, leases and per-day call counts of the snapshot producer. */
+    readonly dir: string;
+    /** Snapshots of different accounts running at once in one process. */
+    readonly concurrency: number;
+    /** A lease whose holder stopped heart-beating this long ago may be taken over. */
+    readonly leaseTtlMs: number;
+    /** A checkpoint older than this is not resumed (WeChat cursors are short-lived, §2.2): the run is ended incomplete. */
+    readonly resumeMaxAgeMs: number;
+    /** user/get calls per account per day, used when /openapi/quota/get cannot tell. */
+    readonly userGetDailyQuota: number;
+    /** batchget calls in flight per snapshot. */
+    readonly batchgetConcurrency: number;
+  };
   readonly wechatApiBase: string;
   readonly accounts: readonly Account[];
 }
@@ -168,6 +194,21 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       sessionTimeoutMs: int('WXSYNC_SESSION_TIMEOUT_MS', 30_000, 6_000, 300_000),
     },
     http: { port: int('PORT', 8080, 0, 65535) },
+    callback: {
+      spoolDir: path.resolve(cwd, str('WXSYNC_SPOOL_DIR', path.join(dataDir, 'spool'))),
+      maxClockSkewMs: int('WXSYNC_CALLBACK_MAX_SKEW_S', 300, 1, 86_400) * 1000,
+      bodyMaxBytes: int('WXSYNC_CALLBACK_BODY_MAX_BYTES', 64 * 1024, 1024, 4 * 1024 * 1024),
+      produceTimeoutMs: int('WXSYNC_CALLBACK_PRODUCE_TIMEOUT_MS', 1500, 10, 4000),
+      dedupeWindowMs: int('WXSYNC_CALLBACK_DEDUPE_WINDOW_S', 600, 1, 86_400) * 1000,
+    },
+    snapshot: {
+      dir: path.resolve(cwd, str('WXSYNC_SNAPSHOT_DIR', path.join(dataDir, 'snapshots'))),
+      concurrency: int('WXSYNC_SNAPSHOT_CONCURRENCY', 4, 1, 1000),
+      leaseTtlMs: int('WXSYNC_SNAPSHOT_LEASE_TTL_S', 60, 5, 3600) * 1000,
+      resumeMaxAgeMs: int('WXSYNC_SNAPSHOT_RESUME_MAX_AGE_S', 3600, 0, 7 * 24 * 3600) * 1000,
+      userGetDailyQuota: int('WXSYNC_USER_GET_DAILY_QUOTA', 500, 1, 100_000_000),
+      batchgetConcurrency: int('WXSYNC_BATCHGET_CONCURRENCY', 4, 1, 64),
+    },
     wechatApiBase: wechatApiBase.replace(/\/+$/, ''),
     accounts,
   };

@@ -28,6 +28,8 @@ export const ErrorCode = {
   WechatApiError: 'WECHAT_API_ERROR',
   WechatUnreachable: 'WECHAT_UNREACHABLE',
   WechatBadAnswer: 'WECHAT_BAD_ANSWER',
+  // The callback producer's local spool (producers/callback/spool.ts).
+  SpoolFailed: 'SPOOL_FAILED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

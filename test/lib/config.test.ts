@@ -30,6 +30,35 @@ describe('loadConfig', () => {
     assert.equal(config.kafkaLocal.port, 9092);
     assert.equal(config.kafkaLocal.controllerPort, 9093);
     assert.deepEqual(config.accounts, []);
+    assert.deepEqual(config.snapshot, {
+      dir: '/srv/app/data/snapshots', concurrency: 4, leaseTtlMs: 60_000, resumeMaxAgeMs: 3_600_000, userGetDailyQuota: 500, batchgetConcurrency: 4,
+    });
+  });
+
+  it('reads the snapshot settings and refuses out-of-range ones', () => {
+    const config = loadConfig({ WXSYNC_DATA_DIR: '/d', WXSYNC_SNAPSHOT_CONCURRENCY: '8', WXSYNC_SNAPSHOT_LEASE_TTL_S: '30', WXSYNC_USER_GET_DAILY_QUOTA: '1000' });
+    assert.equal(config.snapshot.dir, '/d/snapshots');
+    assert.equal(config.snapshot.concurrency, 8);
+    assert.equal(config.snapshot.leaseTtlMs, 30_000);
+    assert.equal(config.snapshot.userGetDailyQuota, 1000);
+    assert.equal(loadConfig({ WXSYNC_SNAPSHOT_DIR: '/cp' }, '/x').snapshot.dir, '/cp');
+    const problems = problemsOf(() => loadConfig({ WXSYNC_SNAPSHOT_CONCURRENCY: '0', WXSYNC_SNAPSHOT_LEASE_TTL_S: '1', WXSYNC_BATCHGET_CONCURRENCY: 'x' }));
+    assert.equal(problems.length, 3);
+  });
+
+  it('reads the callback settings and refuses out-of-range ones', () => {
+    assert.deepEqual(loadConfig({ WXSYNC_DATA_DIR: '/d' }).callback, {
+      spoolDir: '/d/spool', maxClockSkewMs: 300_000, bodyMaxBytes: 65_536, produceTimeoutMs: 1500, dedupeWindowMs: 600_000,
+    });
+    const config = loadConfig({ WXSYNC_SPOOL_DIR: 'sp', WXSYNC_CALLBACK_MAX_SKEW_S: '60', WXSYNC_CALLBACK_PRODUCE_TIMEOUT_MS: '500' }, '/x');
+    assert.equal(config.callback.spoolDir, '/x/sp');
+    assert.equal(config.callback.maxClockSkewMs, 60_000);
+    assert.equal(config.callback.produceTimeoutMs, 500);
+    // The produce deadline must leave room inside WeChat's 5 s wait for the spool fallback.
+    const problems = problemsOf(() => loadConfig({
+      WXSYNC_CALLBACK_PRODUCE_TIMEOUT_MS: '5000', WXSYNC_CALLBACK_BODY_MAX_BYTES: '10', WXSYNC_CALLBACK_MAX_SKEW_S: '0', WXSYNC_CALLBACK_DEDUPE_WINDOW_S: 'x',
+    }));
+    assert.equal(problems.length, 4);
   });
 
   it('switches to a ClickHouse server with CLICKHOUSE_URL and prefixes topics', () => {

@@ -9,7 +9,7 @@ import type { UserEvent } from '../../../lib/contracts/user-event.ts';
 import { createKafkaGateway, type KafkaGateway, type OutRecord } from '../../../lib/kafka.ts';
 import { createLogger } from '../../../lib/logger.ts';
 import { migrate } from '../../../lib/migrate.ts';
-import { topicSpecs } from '../../../cli/run.ts';
+import { topicSpecs } from '../../../lib/topics.ts';
 import { T0, callbackEvent, caughtUp, eventRecord, openidOf, produceAll } from '../../support/events.ts';
 import { testEnv, waitFor, type TestEnv } from '../../support/env.ts';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { topicSpecs } from '../../../cli/run.ts';
+import { topicSpecs } from '../../../lib/topics.ts';
 import { createClickHouse } from '../../../lib/clickhouse.ts';
 import { packageRoot } from '../../../lib/config.ts';
 import { createKafkaGateway, type KafkaGateway } from '../../../lib/kafka.ts';
