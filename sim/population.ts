@@ -127,6 +127,8 @@ export class Population {
   private state = new Uint8Array(0);
   private scene = new Uint8Array(0);
   private subscribeTime = new Uint32Array(0);
+  /** CreateTime of each user's latest simulated event (0: none yet). */
+  private lastEventTime = new Uint32Array(0);
   /** Positions of every user ever seen, sorted; `pending` holds the newest ones until the next merge. */
   private sorted = new Uint32Array(0);
   private sortedLength = 0;
@@ -294,16 +296,17 @@ export class Population {
     }
     const qr = rng.chance(choice.qrRate);
     const sceneIndex = qr ? QR_SCENE : nonQrScene(rng.below(100 - (SCENE_WEIGHTS[QR_SCENE] ?? 0)));
+    const at = this.eventTime(index, now);
     this.state[index] = FOLLOWING;
     this.scene[index] = sceneIndex;
-    this.subscribeTime[index] = now;
+    this.subscribeTime[index] = at;
     this.followers += 1;
-    const source = qr ? this.qrOf(index, now) : undefined;
+    const source = qr ? this.qrOf(index, at) : undefined;
     return {
       type: 'subscribe',
       index,
       openid: this.openidOf(index),
-      createTime: now,
+      createTime: at,
       resubscribe,
       scene: SCENES[sceneIndex],
       eventKey: source === undefined ? undefined : `qrscene_${source.qrSceneStr === '' ? String(source.qrScene) : source.qrSceneStr}`,
@@ -316,6 +319,7 @@ export class Population {
     if (follower !== undefined && this.state[follower] !== FOLLOWING) throw new RangeError(`user ${follower} does not follow`);
     const index = follower ?? this.randomFollower(rng);
     if (index === undefined) return undefined;
+    const at = this.eventTime(index, now);
     this.state[index] = FORMER;
     this.followers -= 1;
     if (this.formerLength === this.former.length) {
@@ -325,7 +329,7 @@ export class Population {
     }
     this.former[this.formerLength++] = index;
     return {
-      type: 'unsubscribe', index, openid: this.openidOf(index), createTime: now, resubscribe: false,
+      type: 'unsubscribe', index, openid: this.openidOf(index), createTime: at, resubscribe: false,
       scene: undefined, eventKey: undefined, ticket: undefined,
     };
   }
@@ -458,6 +462,18 @@ export class Population {
     this.pending = [];
   }
 
+  /**
+   * A user's events are at least a second apart. WeChat's CreateTime has whole seconds and both WeChat's
+   * guidance and wxsync's event ids treat (user, CreateTime, Event) as one event, so a simulator that let
+   * a user leave and come back twice within one second would produce pushes no receiver can tell apart
+   * from retries.
+   */
+  private eventTime(index: number, now: number): number {
+    const at = Math.max(now, (this.lastEventTime[index] ?? 0) + 1);
+    this.lastEventTime[index] = at;
+    return at;
+  }
+
   private ensureCapacity(users: number): void {
     if (users <= this.capacity) return;
     const capacity = Math.max(users, Math.ceil(this.capacity * 1.25) + 4096);
@@ -467,9 +483,12 @@ export class Population {
     scene.set(this.scene);
     const subscribeTime = new Uint32Array(capacity);
     subscribeTime.set(this.subscribeTime);
+    const lastEventTime = new Uint32Array(capacity);
+    lastEventTime.set(this.lastEventTime);
     this.state = state;
     this.scene = scene;
     this.subscribeTime = subscribeTime;
+    this.lastEventTime = lastEventTime;
     this.capacity = capacity;
   }
 }

@@ -121,6 +121,20 @@ describe('Population', () => {
     assert.equal(fresh.index, 10);
   });
 
+  it('keeps one user\'s events at least a second apart, so (openid, CreateTime, Event) names one event', () => {
+    const population = new Population({ seed: 3, account: 1, followers: 1, formerFollowers: 0 });
+    const rng = new Rng(5);
+    const now = 1_800_000_000;
+    const left = population.unsubscribe(rng, now);
+    const back = population.subscribe(rng, now, { resubscribeRate: 1, qrRate: 0 });
+    const leftAgain = population.unsubscribe(rng, now);
+    const backAgain = population.subscribe(rng, now, { resubscribeRate: 1, qrRate: 0 });
+    assert.deepEqual([left, back, leftAgain, backAgain].map((e) => [e?.openid, e?.createTime]), [
+      [left?.openid, now], [left?.openid, now + 1], [left?.openid, now + 2], [left?.openid, now + 3],
+    ]);
+    assert.equal(population.user(back.index).subscribeTime, now + 3);
+  });
+
   it('describes QR follows the same way in the event and in the user info', () => {
     const population = new Population({ seed: 2, account: 1, followers: 10 });
     const rng = new Rng(4);
