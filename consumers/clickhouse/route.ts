@@ -90,21 +90,26 @@ export function appendRouted(into: Routed, from: Routed): void {
 
 const AT_SHIFT = 22n;
 const SOURCE_BIT = 21n;
-const TYPE_BIT = 20n;
-const ID_BITS_MASK = 0xfffffn;
+const ARRIVAL_SHIFT = 1n;
+/** Arrival is ranked from 5 minutes before `at` (clock skew) to about 12 minutes after; outside, clamped. */
+const ARRIVAL_OFFSET_MS = 300_000;
+const ARRIVAL_MAX = 0xfffff;
 
 /**
- * The total order of one user's events, packed into a UInt64 for ClickHouse's argMax: `at` (ms) in the
- * high 42 bits (good until 2109), then callbacks above corrections (a real event wins a tie with a
- * correction, ⚑), then unsubscribe above subscribe, then 20 bits of the id so equal events still order
- * the same way everywhere.
+ * The order of one user's events, packed into a UInt64 for ClickHouse's argMax:
+ * - `at` (ms) in the high 42 bits (good until 2109);
+ * - then callbacks above corrections: a real event wins a tie with a correction (⚑);
+ * - then arrival (`receivedAt` relative to `at`): WeChat's CreateTime has whole seconds, and a user who
+ *   leaves and comes back within one second sends two events with the same `at`, pushed in order;
+ * - then unsubscribe above subscribe, so two events alike in everything still order the same everywhere.
+ * A redelivered record carries the same fields, so it gets the same order.
  */
-export function eventOrder(event: Pick<UserEvent, 'at' | 'source' | 'type' | 'id'>): bigint {
-  const idBits = BigInt(`0x${event.id.slice(0, 5)}`) & ID_BITS_MASK;
+export function eventOrder(event: Pick<UserEvent, 'at' | 'source' | 'type' | 'receivedAt'>): bigint {
+  const arrival = Math.min(ARRIVAL_MAX, Math.max(0, event.receivedAt - event.at + ARRIVAL_OFFSET_MS));
   return (BigInt(event.at) << AT_SHIFT)
     | ((event.source === 'callback' ? 1n : 0n) << SOURCE_BIT)
-    | ((event.type === 'unsubscribe' ? 1n : 0n) << TYPE_BIT)
-    | idBits;
+    | (BigInt(arrival) << ARRIVAL_SHIFT)
+    | (event.type === 'unsubscribe' ? 1n : 0n);
 }
 
 export function userEventRow(event: UserEvent): UserEventRow {

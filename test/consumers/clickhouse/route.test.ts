@@ -24,14 +24,24 @@ describe('eventOrder', () => {
   });
 
   it('lets a real event win a tie with a correction, and orders equal times deterministically', () => {
-    assert.ok(eventOrder(subscribe) > eventOrder({ ...correction, type: 'unsubscribe' }));
+    assert.ok(eventOrder(subscribe) > eventOrder({ ...correction, type: 'unsubscribe', receivedAt: correction.receivedAt + 60_000 }));
     assert.ok(eventOrder(unsubscribe) > eventOrder(subscribe));
     assert.equal(eventOrder(subscribe), eventOrder({ ...subscribe }));
   });
 
-  it('fits a UInt64 until 2109', () => {
-    const late = eventOrder({ ...unsubscribe, at: Date.UTC(2109, 0, 1), id: 'f'.repeat(32) });
-    assert.ok(late < 2n ** 64n);
+  it('orders two events of the same second by arrival: leaving and coming back within one second', () => {
+    const leave = { ...unsubscribe, receivedAt: unsubscribe.at + 974 };
+    const comeBack = { ...subscribe, receivedAt: subscribe.at + 989 };
+    assert.ok(eventOrder(comeBack) > eventOrder(leave));
+    assert.ok(eventOrder({ ...leave, receivedAt: comeBack.receivedAt + 1 }) > eventOrder(comeBack));
+  });
+
+  it('clamps arrivals far from `at` instead of letting them reach into the time bits', () => {
+    const skewed = eventOrder({ ...subscribe, receivedAt: subscribe.at - 3_600_000 });
+    const late = eventOrder({ ...subscribe, receivedAt: subscribe.at + 86_400_000 });
+    assert.ok(skewed < late);
+    assert.ok(late < eventOrder({ ...subscribe, at: subscribe.at + 1, receivedAt: subscribe.at + 1 }));
+    assert.ok(eventOrder({ ...unsubscribe, at: Date.UTC(2109, 0, 1), receivedAt: Date.UTC(2109, 0, 2) }) < 2n ** 64n);
   });
 });
 
