@@ -10,15 +10,16 @@ import { migrate } from '../lib/migrate.ts';
 import { topicSpecs } from '../lib/topics.ts';
 import type { RoleStarter, RunningRole } from '../lib/role.ts';
 import { startConsumerRole } from '../consumers/clickhouse/main.ts';
+import { startCallbackRole } from '../producers/callback/main.ts';
 import { startSnapshotRole } from '../producers/snapshot/main.ts';
 
 export const summary = 'the main job: all roles in one process (--roles picks some)';
 
 const ROLES: Readonly<Record<string, RoleStarter | undefined>> = {
   consumer: startConsumerRole,
-  // Built by later issues; named here so `--roles` can say which exist.
-  callback: undefined,
+  callback: startCallbackRole,
   snapshot: startSnapshotRole,
+  // Built by later issues; named here so `--roles` can say which exist.
   reconcile: undefined,
   api: undefined,
 };

@@ -1,0 +1,47 @@
+import type { RoleStarter } from '../../lib/role.ts';
+import { EdgeDedupe } from './dedupe.ts';
+import { createCallbackHandler } from './http.ts';
+import { createCallbackMetrics } from './metrics.ts';
+import { Publisher, type Outcome } from './publisher.ts';
+import { Spool } from './spool.ts';
+import { accountKeys } from './verify.ts';
+
+/** Ids remembered at most, whatever the window: ~100 bytes each. */
+const DEDUPE_MAX_IDS = 200_000;
+
+export const startCallbackRole: RoleStarter = async ({ config, kafka, logger: parent, registry }) => {
+  const logger = parent.child({ role: 'callback' });
+  const settings = config.callback;
+  const accounts = new Map(config.accounts.map((account) => [account.appid, accountKeys(account)]));
+  const spool = await Spool.open(settings.spoolDir, logger);
+  let producer;
+  try {
+    producer = await kafka.producer();
+  } catch (error) {
+    await spool.close();
+    throw error;
+  }
+  const metrics = createCallbackMetrics(registry, () => spool.depth);
+  const publisher = new Publisher({ producer, topic: config.kafka.topics.userEvents, spool, produceTimeoutMs: settings.produceTimeoutMs, logger, metrics });
+  publisher.start();
+  const handler = createCallbackHandler({
+    accounts,
+    maxClockSkewMs: settings.maxClockSkewMs,
+    bodyMaxBytes: settings.bodyMaxBytes,
+    publish: (record) => publisher.publish(record),
+    dedupe: new EdgeDedupe<Outcome>(settings.dedupeWindowMs, DEDUPE_MAX_IDS),
+    metrics,
+    logger,
+  });
+  logger.info({ accounts: accounts.size, spool: settings.spoolDir, spooled: spool.depth }, 'callback role started');
+  return {
+    name: 'callback',
+    routes: [['/wechat/', handler]],
+    ready: () => true,
+    async stop() {
+      await publisher.stop();
+      await producer.close();
+      await spool.close();
+    },
+  };
+};

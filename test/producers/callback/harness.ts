@@ -1,0 +1,62 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { loadConfig, type Config } from '../../../lib/config.ts';
+import type { UserEvent } from '../../../lib/contracts/user-event.ts';
+import { decodeUserEvent } from '../../../lib/contracts/user-event.ts';
+import { startHttpServer, type RunningHttpServer } from '../../../lib/http-server.ts';
+import { createKafkaGateway, type KafkaGateway } from '../../../lib/kafka.ts';
+import { silentLogger } from '../../../lib/logger.ts';
+import { createRegistry, type Registry } from '../../../lib/metrics.ts';
+import type { RunningRole } from '../../../lib/role.ts';
+import type { ClickHouseClient } from '../../../lib/clickhouse.ts';
+import { startCallbackRole } from '../../../producers/callback/main.ts';
+import type { ReadyAccount } from '../../../sim/server.ts';
+
+/** The callback role behind a real HTTP server on a free port, as `wxsync run --roles callback` serves it. */
+export interface RunningCallback {
+  readonly config: Config;
+  readonly kafka: KafkaGateway;
+  readonly registry: Registry;
+  readonly role: RunningRole;
+  readonly server: RunningHttpServer;
+  readonly base: string;
+  stop(): Promise<void>;
+}
+
+/** Writes the accounts file the role reads through WXSYNC_ACCOUNTS. */
+export function writeAccounts(dir: string, accounts: readonly ReadyAccount[], extra: Record<string, string> = {}): string {
+  const file = path.join(dir, 'accounts.json');
+  writeFileSync(file, JSON.stringify(accounts.map((a) => ({ appid: a.appid, secret: a.secret, token: a.token, encodingAESKey: a.encodingAESKey, ...extra }))));
+  return file;
+}
+
+export async function startCallback(env: Record<string, string>): Promise<RunningCallback> {
+  const config = loadConfig(env);
+  const logger = silentLogger();
+  const kafka = createKafkaGateway(config.kafka, logger, '-callback-test');
+  await kafka.ensureTopics([{ topic: config.kafka.topics.userEvents, partitions: config.kafka.partitions.userEvents }]);
+  const registry = createRegistry();
+  // The callback role never touches ClickHouse.
+  const role = await startCallbackRole({ config, logger, registry, kafka, clickhouse: undefined as unknown as ClickHouseClient });
+  const server = await startHttpServer({ port: 0, host: '127.0.0.1', registry, logger, ready: () => role.ready(), routes: role.routes ?? [] });
+  return {
+    config, kafka, registry, role, server,
+    base: `http://127.0.0.1:${server.port}`,
+    async stop() {
+      await server.close();
+      await role.stop();
+      await kafka.close();
+    },
+  };
+}
+
+export async function eventsIn(kafka: KafkaGateway, topic: string): Promise<UserEvent[]> {
+  const records = await kafka.readAll(topic, 30_000);
+  return records.map((r) => decodeUserEvent(r.value));
+}
+
+export async function metric(registry: Registry, name: string, labels = ''): Promise<number> {
+  const text = await registry.metrics();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels === '' ? ' ' : `{${labels}} `}`));
+  return line === undefined ? 0 : Number(line.split(' ').pop());
+}
