@@ -2,25 +2,15 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createClickHouse } from '../../lib/clickhouse.ts';
 import { packageRoot } from '../../lib/config.ts';
 import { SimHarness } from '../lib/wechat/sim-harness.ts';
 import { testEnv, waitFor, type TestEnv } from '../support/env.ts';
+import { freePorts } from '../support/ports.ts';
 
 const BIN = path.join(packageRoot, 'bin', 'wxsync.js');
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 // The main job end to end: the simulator pushes safe-mode callbacks (some twice) to `wxsync run`, whose
 // callback role publishes them to Kafka and whose consumer role loads them into the embedded store.
@@ -30,7 +20,7 @@ describe('wxsync run: simulator pushes through Kafka into ClickHouse', { timeout
   let port: number;
 
   before(async () => {
-    port = await freePort();
+    [port = 0] = await freePorts(1);
     sim = await SimHarness.start({ followers: [2000], mode: 'safe', callbackUrl: `http://127.0.0.1:${port}/wechat`, dupRate: 0.2 });
     t = testEnv({ PORT: String(port) });
     const accounts = path.join(t.dataDir, 'accounts.json');

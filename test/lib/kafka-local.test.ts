@@ -11,20 +11,9 @@ import {
   type KafkaLocalConfig,
 } from '../../lib/kafka-local.ts';
 import { silentLogger } from '../../lib/logger.ts';
+import { freePorts } from '../support/ports.ts';
 
 const logger = silentLogger();
-
-/** Ports the OS just handed out, so this test never collides with a developer's broker or a parallel run. */
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: count }, () => new Promise<net.Server>((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen({ host: '127.0.0.1', port: 0 }, () => { resolve(server); });
-  })));
-  const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
-}
 
 /**
  * A raw ApiVersions v0 round trip: proves a Kafka broker (not just any socket) answers, without kafkajs,

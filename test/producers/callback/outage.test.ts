@@ -3,7 +3,6 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -19,19 +18,9 @@ import { openidOf } from '../../support/events.ts';
 import { testEnv, waitFor, type TestEnv } from '../../support/env.ts';
 import { SimHarness } from '../../lib/wechat/sim-harness.ts';
 import { eventsIn, metric, startCallback, writeAccounts } from './harness.ts';
+import { freePorts } from '../../support/ports.ts';
 
 const logger = silentLogger();
-
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: count }, () => new Promise<net.Server>((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen({ host: '127.0.0.1', port: 0 }, () => { resolve(server); });
-  })));
-  const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
-}
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 function post(url: string, body: string): Promise<{ status: number; text: string }> {
