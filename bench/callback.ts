@@ -1,17 +1,20 @@
 /**
  * Callback producer throughput: safe-mode signed and encrypted callbacks per second, and p50/p99 latency
  * to `success`, against the callback role publishing to the configured broker (acks=all). A bare Node
- * http server answering `success` is measured in the same run, with the same client, as the ceiling.
+ * http server answering `success` is measured in the same run, with the same client, as the ceiling. The client
+ * runs in its own process for both, as WeChat's pushes come from elsewhere.
  *
  * Usage: node --import tsx bench/callback.ts [--count N] [--concurrency N]
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '../lib/config.ts';
+import { loadConfig, packageRoot } from '../lib/config.ts';
 import { startHttpServer } from '../lib/http-server.ts';
 import { createKafkaGateway } from '../lib/kafka.ts';
 import { silentLogger } from '../lib/logger.ts';
@@ -29,35 +32,16 @@ const concurrency = parseCount(flag('concurrency'), 64);
 
 interface Run { readonly perSecond: number; readonly p50: number; readonly p99: number; readonly failures: number }
 
+/** Runs the requests from a separate client process (bench/load-client.ts), so only the server is measured here. */
 async function blast(requests: readonly { url: string; body: string }[]): Promise<Run> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-  const latencies = new Float64Array(requests.length);
-  let failures = 0;
-  let next = 0;
-  const one = (request: { url: string; body: string }): Promise<boolean> => new Promise((resolve, reject) => {
-    const req = http.request(request.url, { method: 'POST', agent, headers: { 'content-type': 'text/xml', 'content-length': Buffer.byteLength(request.body) } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => { text += c; });
-      res.on('end', () => { resolve(res.statusCode === 200 && text === 'success'); });
-    });
-    req.on('error', reject);
-    req.end(request.body);
-  });
-  const started = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    for (let i = next++; i < requests.length; i = next++) {
-      const request = requests[i];
-      if (request === undefined) break;
-      const t = performance.now();
-      if (!(await one(request))) failures += 1;
-      latencies[i] = performance.now() - t;
-    }
-  }));
-  const elapsed = (performance.now() - started) / 1000;
-  agent.destroy();
-  const sorted = latencies.sort();
-  return { perSecond: requests.length / elapsed, p50: sorted[Math.floor(sorted.length * 0.5)] ?? NaN, p99: sorted[Math.floor(sorted.length * 0.99)] ?? NaN, failures };
+  const job = path.join(dir, `job-${Date.now()}.json`);
+  writeFileSync(job, JSON.stringify({ concurrency, requests }));
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(packageRoot, 'bench', 'load-client.ts'), job], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
+  const [code] = await once(child, 'exit') as [number | null];
+  if (code !== 0) throw new Error(`the load client exited with ${String(code)}`);
+  return JSON.parse(out) as Run;
 }
 
 const dir = mkdtempSync(path.join(tmpdir(), 'wxsync-bench-callback-'));
