@@ -6,7 +6,7 @@
  * the snapshot is the truth, profiles are detail, and the next snapshot retries whoever is still unknown.
  */
 import type { ClickHouseClient } from '../../lib/clickhouse.ts';
-import { OPENID } from '../../lib/contracts/fields.ts';
+import { OPENID, compact } from '../../lib/contracts/fields.ts';
 import { USER_PROFILE_VERSION, encodeUserProfile, type UserProfile } from '../../lib/contracts/user-profile.ts';
 import { describeError } from '../../lib/errors.ts';
 import type { OutRecord, RecordProducer } from '../../lib/kafka.ts';
@@ -41,20 +41,20 @@ export function clickhouseKnownOpenids(client: ClickHouseClient, database: strin
 
 export function profileRecord(appid: string, profile: WechatUserProfile, fetchedAt: number): OutRecord {
   // Only the contract's fields: batchget also answers language and groupid, which wx.user.profiles does not carry.
-  const record: UserProfile = {
+  const record = compact<UserProfile>({
     v: USER_PROFILE_VERSION,
     appid,
     openid: profile.openid,
     subscribe: profile.subscribe,
-    ...(profile.subscribeTime === undefined ? {} : { subscribeTime: profile.subscribeTime }),
-    ...(profile.unionid === undefined ? {} : { unionid: profile.unionid }),
-    ...(profile.subscribeScene === undefined ? {} : { subscribeScene: profile.subscribeScene }),
-    ...(profile.qrScene === undefined ? {} : { qrScene: profile.qrScene }),
-    ...(profile.qrSceneStr === undefined ? {} : { qrSceneStr: profile.qrSceneStr }),
+    subscribeTime: profile.subscribeTime,
+    unionid: profile.unionid,
+    subscribeScene: profile.subscribeScene,
+    qrScene: profile.qrScene,
+    qrSceneStr: profile.qrSceneStr,
     tagidList: profile.tagidList,
-    ...(profile.remark === undefined ? {} : { remark: profile.remark }),
+    remark: profile.remark,
     fetchedAt,
-  };
+  });
   return { key: `${appid}:${profile.openid}`, value: encodeUserProfile(record) };
 }
 
