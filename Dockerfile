@@ -8,6 +8,7 @@ COPY cli ./cli
 COPY lib ./lib
 COPY consumers ./consumers
 COPY producers ./producers
+COPY api ./api
 COPY sim ./sim
 COPY sql ./sql
 ENV WXSYNC_DATA_DIR=/data

@@ -8,6 +8,8 @@ const commands: Readonly<Record<string, () => Promise<CommandModule>>> = {
   migrate: () => import('./migrate.ts'),
   sim: () => import('./sim.ts'),
   snapshot: () => import('./snapshot.ts'),
+  reconcile: () => import('./reconcile.ts'),
+  followers: () => import('./followers.ts'),
 };
 
 function usage(): string {

@@ -12,6 +12,8 @@ import type { RoleStarter, RunningRole } from '../lib/role.ts';
 import { startConsumerRole } from '../consumers/clickhouse/main.ts';
 import { startCallbackRole } from '../producers/callback/main.ts';
 import { startSnapshotRole } from '../producers/snapshot/main.ts';
+import { startReconcileRole } from '../producers/reconcile/main.ts';
+import { startApiRole } from '../api/main.ts';
 
 export const summary = 'the main job: all roles in one process (--roles picks some)';
 
@@ -19,9 +21,8 @@ const ROLES: Readonly<Record<string, RoleStarter | undefined>> = {
   consumer: startConsumerRole,
   callback: startCallbackRole,
   snapshot: startSnapshotRole,
-  // Built by later issues; named here so `--roles` can say which exist.
-  reconcile: undefined,
-  api: undefined,
+  reconcile: startReconcileRole,
+  api: startApiRole,
 };
 
 export function selectRoles(requested: string | undefined): string[] {

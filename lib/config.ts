@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import cron from 'node-cron';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode, WxsyncError } from './errors.ts';
@@ -15,6 +16,8 @@ export interface Account {
   readonly encodingAESKey?: string;
   readonly previousEncodingAESKey?: string;
   readonly snapshotCron?: string;
+  /** Reconciles the newest complete snapshot; every complete snapshot is also reconciled once it is loaded. */
+  readonly reconcileCron?: string;
 }
 
 export interface Topics {
@@ -85,6 +88,18 @@ export interface Config {
     /** batchget calls in flight per snapshot. */
     readonly batchgetConcurrency: number;
   };
+  readonly reconcile: {
+    /** δ: events at or after T0 − δ are newer than the snapshot (clock skew, WeChat's retry window). */
+    readonly windowMarginMs: number;
+    /** Published up to T1 + grace must be loaded before a reconcile reads the store. */
+    readonly graceMs: number;
+    /** Refuse when the stale set is a larger share of the snapshot's followers. */
+    readonly maxStaleShare: number;
+    /** How long a reconcile waits for the consumer to catch up before it fails. */
+    readonly loadTimeoutMs: number;
+    /** How often the role looks for complete, loaded snapshots not reconciled yet. */
+    readonly pollMs: number;
+  };
   readonly wechatApiBase: string;
   readonly accounts: readonly Account[];
 }
@@ -113,6 +128,16 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     const value = Number(raw.trim());
     if (!Number.isInteger(value) || value < min || value > max) {
       problems.push(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+      return fallback;
+    }
+    return value;
+  };
+  const share = (name: string, fallback: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === '') return fallback;
+    const value = Number(raw.trim());
+    if (!Number.isFinite(value) || value < 0 || value > 1) {
+      problems.push(`${name} must be a number from 0 to 1, got ${JSON.stringify(raw)}`);
       return fallback;
     }
     return value;
@@ -209,6 +234,13 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       userGetDailyQuota: int('WXSYNC_USER_GET_DAILY_QUOTA', 500, 1, 100_000_000),
       batchgetConcurrency: int('WXSYNC_BATCHGET_CONCURRENCY', 4, 1, 64),
     },
+    reconcile: {
+      windowMarginMs: int('WXSYNC_RECONCILE_WINDOW_MARGIN_S', 60, 0, 86_400) * 1000,
+      graceMs: int('WXSYNC_RECONCILE_GRACE_S', 30, 0, 3600) * 1000,
+      maxStaleShare: share('WXSYNC_RECONCILE_MAX_STALE_SHARE', 0.05),
+      loadTimeoutMs: int('WXSYNC_RECONCILE_LOAD_TIMEOUT_S', 600, 1, 86_400) * 1000,
+      pollMs: int('WXSYNC_RECONCILE_POLL_S', 10, 1, 3600) * 1000,
+    },
     wechatApiBase: wechatApiBase.replace(/\/+$/, ''),
     accounts,
   };
@@ -274,7 +306,14 @@ export function parseAccounts(value: unknown, problems: string[]): Account[] {
     const token = text('token', true, /^[A-Za-z0-9]{3,32}$/);
     const encodingAESKey = text('encodingAESKey', false, /^[A-Za-z0-9+/]{43}$/);
     const previousEncodingAESKey = text('previousEncodingAESKey', false, /^[A-Za-z0-9+/]{43}$/);
-    const snapshotCron = text('snapshotCron', false);
+    const cronText = (key: 'snapshotCron' | 'reconcileCron'): string | undefined => {
+      const expression = text(key, false);
+      if (expression === undefined || cron.validate(expression)) return expression;
+      problems.push(`${where}.${key} is not a valid cron expression: ${JSON.stringify(expression)}`);
+      return undefined;
+    };
+    const snapshotCron = cronText('snapshotCron');
+    const reconcileCron = cronText('reconcileCron');
     if (appid !== undefined && seen.has(appid)) problems.push(`${where}.appid ${appid} appears twice`);
     if (appid === undefined || secret === undefined || token === undefined || problems.length > problemsBefore) return;
     seen.add(appid);
@@ -285,6 +324,7 @@ export function parseAccounts(value: unknown, problems: string[]): Account[] {
       ...(encodingAESKey === undefined ? {} : { encodingAESKey }),
       ...(previousEncodingAESKey === undefined ? {} : { previousEncodingAESKey }),
       ...(snapshotCron === undefined ? {} : { snapshotCron }),
+      ...(reconcileCron === undefined ? {} : { reconcileCron }),
     });
   });
   return accounts;

@@ -30,6 +30,9 @@ export const ErrorCode = {
   WechatBadAnswer: 'WECHAT_BAD_ANSWER',
   // The callback producer's local spool (producers/callback/spool.ts).
   SpoolFailed: 'SPOOL_FAILED',
+  // Reconcile (producers/reconcile) and the API the CLI reaches a running `wxsync run` through.
+  StoreBehind: 'STORE_BEHIND',
+  ApiRequestFailed: 'API_REQUEST_FAILED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -2,11 +2,11 @@ import type { Config } from '../../lib/config.ts';
 import type { RecordProducer } from '../../lib/kafka.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { RoleStarter } from '../../lib/role.ts';
+import { startScheduler } from '../../lib/schedule.ts';
 import { WechatClients } from '../../lib/wechat/client.ts';
 import { StateStore } from './checkpoint.ts';
 import { clickhouseKnownOpenids, type KnownOpenids } from './enrich.ts';
 import { runSnapshot, type Progress, type SnapshotResult } from './runner.ts';
-import { startScheduler } from './schedule.ts';
 
 export interface SnapshotterOptions {
   readonly config: Config;
@@ -42,7 +42,9 @@ export const startSnapshotRole: RoleStarter = async ({ config, kafka, clickhouse
   const snapshot = snapshotter({
     config, clients, producer, logger, signal: abort.signal, known: clickhouseKnownOpenids(clickhouse, config.clickhouse.database),
   });
-  const scheduler = startScheduler({ accounts: config.accounts, concurrency: config.snapshot.concurrency, logger, snapshot });
+  const scheduler = startScheduler({
+    job: 'snapshot', accounts: config.accounts, cronOf: (a) => a.snapshotCron, concurrency: config.snapshot.concurrency, logger, run: snapshot,
+  });
   return {
     name: 'snapshot',
     ready: () => true,

@@ -80,8 +80,9 @@ describe('loadConfig', () => {
       WECHAT_API_BASE: 'not a url',
       WXSYNC_RETRY_INITIAL_MS: '5000',
       WXSYNC_RETRY_MAX_MS: '10',
+      WXSYNC_RECONCILE_MAX_STALE_SHARE: '5%',
     }));
-    for (const name of ['KAFKA_BROKERS', 'PORT', 'WXSYNC_EVENTS_PARTITIONS', 'CLICKHOUSE_URL', 'CLICKHOUSE_DATABASE',
+    for (const name of ['WXSYNC_RECONCILE_MAX_STALE_SHARE', 'KAFKA_BROKERS', 'PORT', 'WXSYNC_EVENTS_PARTITIONS', 'CLICKHOUSE_URL', 'CLICKHOUSE_DATABASE',
       'WXSYNC_LOG_LEVEL', 'WXSYNC_TOPIC_PREFIX', 'WECHAT_API_BASE', 'WXSYNC_RETRY_MAX_MS']) {
       assert.ok(problems.some((p) => p.startsWith(name)), `names ${name}: ${problems.join(' | ')}`);
     }
@@ -90,8 +91,13 @@ describe('loadConfig', () => {
   it('reads and validates the accounts file', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'wxsync-config-'));
     const file = path.join(dir, 'accounts.json');
-    writeFileSync(file, JSON.stringify([{ ...ACCOUNT, snapshotCron: '0 3 * * *' }]));
-    assert.deepEqual(loadConfig({ WXSYNC_ACCOUNTS: file }).accounts, [{ ...ACCOUNT, snapshotCron: '0 3 * * *' }]);
+    writeFileSync(file, JSON.stringify([{ ...ACCOUNT, snapshotCron: '0 3 * * *', reconcileCron: '30 4 * * *' }]));
+    assert.deepEqual(loadConfig({ WXSYNC_ACCOUNTS: file }).accounts, [{ ...ACCOUNT, snapshotCron: '0 3 * * *', reconcileCron: '30 4 * * *' }]);
+    writeFileSync(file, JSON.stringify([{ ...ACCOUNT, snapshotCron: 'not cron', reconcileCron: '99 * * * *' }]));
+    assert.deepEqual(problemsOf(() => loadConfig({ WXSYNC_ACCOUNTS: file })), [
+      'WXSYNC_ACCOUNTS[0].snapshotCron is not a valid cron expression: "not cron"',
+      'WXSYNC_ACCOUNTS[0].reconcileCron is not a valid cron expression: "99 * * * *"',
+    ]);
 
     writeFileSync(file, '{"not": "an array"');
     assert.match(problemsOf(() => loadConfig({ WXSYNC_ACCOUNTS: file }))[0] ?? '', /not JSON/);

@@ -1,12 +1,12 @@
 /**
- * Snapshots on each account's `snapshotCron`, with a process-wide limit on how many run at once: a tick
- * that finds its account still queued or running is skipped (the lease already keeps other processes out),
- * and ticks beyond the limit wait for a slot in arrival order.
+ * A per-account job (snapshot, reconcile) on each account's cron, with a process-wide limit on how many
+ * run at once: a tick that finds its account still queued or running is skipped, and ticks beyond the
+ * limit wait for a slot in arrival order. Cron expressions were validated by loadConfig.
  */
 import cron, { type ScheduledTask } from 'node-cron';
-import type { Account } from '../../lib/config.ts';
-import { ErrorCode, WxsyncError } from '../../lib/errors.ts';
-import type { Logger } from '../../lib/logger.ts';
+import type { Account } from './config.ts';
+import { ErrorCode, WxsyncError } from './errors.ts';
+import type { Logger } from './logger.ts';
 
 /** A counting semaphore: at most `limit` holders, waiters served first come first served. */
 export class Limiter {
@@ -36,28 +36,24 @@ export class Limiter {
 }
 
 export interface SchedulerOptions {
+  /** Names the job in logs and cron task names. */
+  readonly job: string;
   readonly accounts: readonly Account[];
+  readonly cronOf: (account: Account) => string | undefined;
   readonly concurrency: number;
   readonly logger: Logger;
-  readonly snapshot: (appid: string) => Promise<unknown>;
+  readonly run: (appid: string) => Promise<unknown>;
 }
 
 export interface Scheduler {
-  /** Runs a snapshot now unless one of this account is already queued or running here. */
+  /** Runs the job now unless one of this account is already queued or running here. */
   trigger(appid: string): Promise<void>;
   /** Appids queued or running. */
   busy(): readonly string[];
   stop(): Promise<void>;
 }
 
-export function checkCron(account: Account): void {
-  if (account.snapshotCron !== undefined && !cron.validate(account.snapshotCron)) {
-    throw new WxsyncError(ErrorCode.ConfigInvalid, `snapshotCron of ${account.appid} is not a valid cron expression: ${JSON.stringify(account.snapshotCron)}`);
-  }
-}
-
 export function startScheduler(options: SchedulerOptions): Scheduler {
-  for (const account of options.accounts) checkCron(account);
   const limiter = new Limiter(options.concurrency);
   const inFlight = new Map<string, Promise<void>>();
   let stopping = false;
@@ -65,15 +61,15 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
   const trigger = (appid: string): Promise<void> => {
     const existing = inFlight.get(appid);
     if (existing !== undefined || stopping) {
-      options.logger.info({ appid }, 'snapshot tick skipped: one is already queued or running');
+      options.logger.info({ appid, job: options.job }, 'tick skipped: this account\'s job is already queued or running');
       return existing ?? Promise.resolve();
     }
     const run = limiter.run(async () => {
       if (stopping) return;
       try {
-        await options.snapshot(appid);
+        await options.run(appid);
       } catch (error) {
-        options.logger.error({ appid, err: error }, 'snapshot failed');
+        options.logger.error({ appid, job: options.job, err: error }, 'scheduled job failed');
       }
     }).finally(() => { inFlight.delete(appid); });
     inFlight.set(appid, run);
@@ -81,9 +77,9 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
   };
 
   const tasks: ScheduledTask[] = options.accounts.flatMap((account) => {
-    const expression = account.snapshotCron;
+    const expression = options.cronOf(account);
     if (expression === undefined) return [];
-    return [cron.schedule(expression, () => trigger(account.appid), { name: `snapshot:${account.appid}`, noOverlap: false })];
+    return [cron.schedule(expression, () => trigger(account.appid), { name: `${options.job}:${account.appid}`, noOverlap: false })];
   });
 
   return {

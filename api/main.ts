@@ -1,0 +1,32 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { RoleStarter } from '../lib/role.ts';
+import { followerLines } from './followers.ts';
+
+const FOLLOWERS = /^\/api\/followers\/([A-Za-z0-9_-]{1,64})$/;
+
+/**
+ * The read side of the store over HTTP, so CLI commands work while `wxsync run` holds the embedded store
+ * (⚑ one chDB directory, one process). `GET /api/followers/<appid>`: one openid per line.
+ */
+export const startApiRole: RoleStarter = ({ config, clickhouse }) => {
+  const accounts = new Set(config.accounts.map((a) => a.appid));
+  return Promise.resolve({
+    name: 'api',
+    routes: [['/api/followers/', async (req, res) => {
+      const appid = FOLLOWERS.exec(req.url ?? '')?.[1];
+      const refusal = req.method !== 'GET' ? [405, 'use GET'] as const
+        : appid === undefined ? [404, 'not found'] as const
+          : accounts.has(appid) ? undefined : [404, `unknown account ${appid}`] as const;
+      if (refusal !== undefined || appid === undefined) {
+        res.writeHead(refusal?.[0] ?? 404, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end(`${refusal?.[1] ?? 'not found'}\n`);
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+      await pipeline(Readable.from(followerLines(clickhouse, config.clickhouse.database, appid)), res);
+    }]],
+    ready: () => true,
+    stop: () => Promise.resolve(),
+  });
+};

@@ -1,0 +1,49 @@
+import { once } from 'node:events';
+import { parseArgs } from 'node:util';
+import { followerLines } from '../api/followers.ts';
+import { readText, requestRunning } from '../lib/api-client.ts';
+import { createClickHouse } from '../lib/clickhouse.ts';
+import { loadConfig } from '../lib/config.ts';
+import { ErrorCode, WxsyncError } from '../lib/errors.ts';
+
+export const summary = 'the current followers in the store, one openid per line';
+
+const USAGE = 'usage: wxsync followers <appid>';
+
+async function write(chunk: string): Promise<void> {
+  if (!process.stdout.write(chunk)) await once(process.stdout, 'drain');
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let positionals: string[];
+  try {
+    ({ positionals } = parseArgs({ args: [...argv], allowPositionals: true, strict: true }));
+  } catch (error) {
+    throw new WxsyncError(ErrorCode.UsageInvalid, `${(error as Error).message}\n${USAGE}`);
+  }
+  const [appid, ...extra] = positionals;
+  if (appid === undefined || extra.length > 0) throw new WxsyncError(ErrorCode.UsageInvalid, USAGE);
+  const config = loadConfig();
+  if (!config.accounts.some((a) => a.appid === appid)) throw new WxsyncError(ErrorCode.UsageInvalid, `unknown account ${appid}: it is not in WXSYNC_ACCOUNTS`);
+
+  // ⚑ While `wxsync run` holds the embedded store, only it may open it: ask it.
+  const answer = await requestRunning(config.http.port, 'GET', `/api/followers/${appid}`);
+  if (answer !== undefined) {
+    if (answer.status !== 200) {
+      const text = (await readText(answer.body)).trim();
+      throw new WxsyncError(ErrorCode.ApiRequestFailed, answer.status === 404 && text === 'not found'
+        ? `the wxsync run on port ${config.http.port} has no api role; start it with the api role`
+        : `wxsync run on port ${config.http.port} answered ${answer.status}: ${text}`);
+    }
+    answer.body.setEncoding('utf8');
+    for await (const chunk of answer.body) await write(chunk as string);
+    return 0;
+  }
+  const clickhouse = createClickHouse(config.clickhouse);
+  try {
+    for await (const chunk of followerLines(clickhouse, config.clickhouse.database, appid)) await write(chunk);
+  } finally {
+    await clickhouse.close();
+  }
+  return 0;
+}

@@ -1,0 +1,110 @@
+import { parseArgs } from 'node:util';
+import { readText, requestRunning } from '../lib/api-client.ts';
+import { createClickHouse } from '../lib/clickhouse.ts';
+import { loadConfig } from '../lib/config.ts';
+import { ErrorCode, WxsyncError } from '../lib/errors.ts';
+import { createKafkaGateway } from '../lib/kafka.ts';
+import { createLogger } from '../lib/logger.ts';
+import { migrate } from '../lib/migrate.ts';
+import { topicSpecs } from '../lib/topics.ts';
+import { WechatClients } from '../lib/wechat/client.ts';
+import { reconcilerFor } from '../producers/reconcile/main.ts';
+import type { ReconcileReport, RuleReport } from '../producers/reconcile/runner.ts';
+
+export const summary = 'reconcile an account against its newest snapshot (--dry-run: emit nothing)';
+
+const USAGE = 'usage: wxsync reconcile <appid> [--dry-run] [--json] [--snapshot <id>]';
+
+/** Exit codes: 0 reconciled (or dry run), 3 refused (incomplete snapshot, stale share), 4 another reconcile of the account runs. */
+export async function main(argv: readonly string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      options: { 'dry-run': { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, snapshot: { type: 'string' } },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (error) {
+    throw new WxsyncError(ErrorCode.UsageInvalid, `${(error as Error).message}\n${USAGE}`);
+  }
+  const [appid, ...extra] = parsed.positionals;
+  if (appid === undefined || extra.length > 0) throw new WxsyncError(ErrorCode.UsageInvalid, USAGE);
+  const config = loadConfig();
+  if (!config.accounts.some((a) => a.appid === appid)) throw new WxsyncError(ErrorCode.UsageInvalid, `unknown account ${appid}: it is not in WXSYNC_ACCOUNTS`);
+  const dryRun = parsed.values['dry-run'];
+  const snapshotId = parsed.values.snapshot;
+
+  const report = await viaRunningProcess(config.http.port, appid, dryRun, snapshotId)
+    ?? await direct(appid, dryRun, snapshotId, config);
+  process.stdout.write(parsed.values.json ? `${JSON.stringify(report)}\n` : describe(report));
+  switch (report.status) {
+    case 'done':
+    case 'dry-run':
+      return 0;
+    case 'refused':
+      if (!parsed.values.json) process.stderr.write(`wxsync: reconcile refused: ${report.reason ?? ''}\n`);
+      return 3;
+    case 'busy':
+      if (!parsed.values.json) process.stderr.write(`wxsync: ${report.reason ?? ''}\n`);
+      return 4;
+  }
+}
+
+/** ⚑ While `wxsync run` holds the embedded store, only it may open it: ask it. */
+async function viaRunningProcess(port: number, appid: string, dryRun: boolean, snapshotId: string | undefined): Promise<ReconcileReport | undefined> {
+  const query = new URLSearchParams(dryRun ? { dryRun: '1' } : {});
+  if (snapshotId !== undefined) query.set('snapshot', snapshotId);
+  const answer = await requestRunning(port, 'POST', `/api/reconcile/${appid}?${query.toString()}`);
+  if (answer === undefined) return undefined;
+  const text = await readText(answer.body);
+  if (answer.status === 200) return JSON.parse(text) as ReconcileReport;
+  if (answer.status === 404 && text.trim() === 'not found') {
+    throw new WxsyncError(ErrorCode.ApiRequestFailed, `the wxsync run on port ${port} has no reconcile role; start it with the reconcile role`);
+  }
+  const error = JSON.parse(text) as { error?: string; code?: string };
+  throw new WxsyncError(ErrorCode.ApiRequestFailed, `wxsync run on port ${port} failed the reconcile (${error.code ?? answer.status}): ${error.error ?? text}`);
+}
+
+async function direct(appid: string, dryRun: boolean, snapshotId: string | undefined, config: ReturnType<typeof loadConfig>): Promise<ReconcileReport> {
+  const logger = createLogger(config.logLevel);
+  const abort = new AbortController();
+  const onSignal = (): void => { abort.abort(); };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const kafka = createKafkaGateway(config.kafka, logger, '-reconcile');
+  const clickhouse = createClickHouse(config.clickhouse);
+  const clients = new WechatClients({ apiBase: config.wechatApiBase, accounts: config.accounts, logger, signal: abort.signal });
+  try {
+    await kafka.ensureTopics(topicSpecs(config));
+    await migrate(clickhouse, config.clickhouse.database, logger);
+    const producer = await kafka.producer();
+    try {
+      const { reconciler } = reconcilerFor({ config, kafka, clickhouse, producer, clients, logger, signal: abort.signal });
+      return await reconciler.run({ appid, dryRun, trigger: 'manual', ...(snapshotId === undefined ? {} : { snapshotId }) });
+    } finally {
+      await producer.close();
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    clients.close();
+    await kafka.close();
+    await clickhouse.close();
+  }
+}
+
+function rule(name: string, verb: string, counts: RuleReport, dryRun: boolean): string {
+  return `  ${name}: ${counts.found} found, ${counts.inWindow} skipped as newer than the snapshot, ${counts.unconfirmed} not confirmed by batchget, `
+    + `${counts.emitted} ${verb} corrections ${dryRun ? 'would be emitted' : 'emitted'}`
+    + `${counts.sample.length > 0 ? `\n    e.g. ${counts.sample.join(' ')}` : ''}\n`;
+}
+
+function describe(report: ReconcileReport): string {
+  if (report.status === 'refused' || report.status === 'busy') return '';
+  return `reconcile of ${report.appid} against snapshot ${report.snapshotId}${report.dryRun ? ' (dry run, nothing emitted)' : ''}: `
+    + `${report.snapshotOpenids} openids in the snapshot, ${report.followers} followers in the store before\n`
+    + rule('missing', 'subscribe', report.missing, report.dryRun)
+    + rule('stale', 'unsubscribe', report.stale, report.dryRun)
+    + `  ${report.durationMs} ms (waiting for the consumer ${report.phases.waitMs}, anti-joins ${report.phases.queryMs}, batchget ${report.phases.confirmMs}, publishing ${report.phases.publishMs})\n`;
+}

@@ -1,0 +1,132 @@
+import type http from 'node:http';
+import { backoffDelay, sleep } from '../../lib/backoff.ts';
+import type { ClickHouseClient } from '../../lib/clickhouse.ts';
+import type { Config } from '../../lib/config.ts';
+import { isWxsyncError } from '../../lib/errors.ts';
+import type { KafkaGateway, RecordProducer } from '../../lib/kafka.ts';
+import type { Logger } from '../../lib/logger.ts';
+import type { RoleStarter } from '../../lib/role.ts';
+import { startScheduler } from '../../lib/schedule.ts';
+import { WechatClients } from '../../lib/wechat/client.ts';
+import { createReconciler, type Reconciler } from './runner.ts';
+import { clickhouseReconcileStore, type ReconcileStore } from './store.ts';
+
+export interface ReconcilerContext {
+  readonly config: Config;
+  readonly kafka: KafkaGateway;
+  readonly clickhouse: ClickHouseClient;
+  readonly producer: RecordProducer;
+  readonly clients: WechatClients;
+  readonly logger: Logger;
+  readonly signal?: AbortSignal;
+}
+
+/** The reconciler with everything the config says; shared by the role and the CLI command. */
+export function reconcilerFor(context: ReconcilerContext): { reconciler: Reconciler; store: ReconcileStore } {
+  const { config } = context;
+  const store = clickhouseReconcileStore(context.clickhouse, config.clickhouse.database);
+  const reconciler = createReconciler({
+    store,
+    profiles: (appid) => context.clients.get(appid),
+    producer: context.producer,
+    offsets: context.kafka,
+    settings: config.reconcile,
+    topics: config.kafka.topics,
+    consumerGroup: config.consumer.groupId,
+    batchgetConcurrency: config.snapshot.batchgetConcurrency,
+    logger: context.logger.child({ role: 'reconcile' }),
+    ...(context.signal === undefined ? {} : { signal: context.signal }),
+  });
+  return { reconciler, store };
+}
+
+const ROUTE = /^\/api\/reconcile\/([A-Za-z0-9_-]{1,64})(?:\?(.*))?$/;
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = `${JSON.stringify(body)}\n`;
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/**
+ * `POST /api/reconcile/<appid>[?dryRun=1][&snapshot=<id>]`: how `wxsync reconcile` reaches a running
+ * process that holds the embedded store. Answers the run's report, 404 for an unknown account.
+ */
+export function reconcileRoute(reconciler: Reconciler, accounts: ReadonlySet<string>): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> {
+  return async (req, res) => {
+    const match = ROUTE.exec(req.url ?? '');
+    if (match === null || req.method !== 'POST') {
+      sendJson(res, match === null ? 404 : 405, { error: match === null ? 'not found' : 'use POST' });
+      return;
+    }
+    const appid = match[1] ?? '';
+    if (!accounts.has(appid)) {
+      sendJson(res, 404, { error: `unknown account ${appid}` });
+      return;
+    }
+    const query = new URLSearchParams(match[2] ?? '');
+    const snapshotId = query.get('snapshot') ?? undefined;
+    try {
+      const report = await reconciler.run({ appid, dryRun: query.get('dryRun') === '1', trigger: 'manual', ...(snapshotId === undefined ? {} : { snapshotId }) });
+      sendJson(res, 200, report);
+    } catch (error) {
+      const code = isWxsyncError(error) ? error.code : 'INTERNAL';
+      sendJson(res, 500, { error: error instanceof Error ? error.message : String(error), code });
+    }
+  };
+}
+
+export const startReconcileRole: RoleStarter = async ({ config, kafka, clickhouse, logger: parent }) => {
+  const logger = parent.child({ role: 'reconcile' });
+  const abort = new AbortController();
+  const clients = new WechatClients({ apiBase: config.wechatApiBase, accounts: config.accounts, logger, signal: abort.signal });
+  const producer = await kafka.producer();
+  const { reconciler, store } = reconcilerFor({ config, kafka, clickhouse, producer, clients, logger, signal: abort.signal });
+  const accounts = new Set(config.accounts.map((a) => a.appid));
+  const scheduler = startScheduler({
+    job: 'reconcile',
+    accounts: config.accounts,
+    cronOf: (a) => a.reconcileCron,
+    concurrency: config.snapshot.concurrency,
+    logger,
+    run: (appid) => reconciler.run({ appid, dryRun: false, trigger: 'schedule' }),
+  });
+
+  // After each complete snapshot is loaded: a failed attempt is retried with backoff, never in a tight loop
+  // that would burn the batchget quota.
+  const failures = new Map<string, { attempts: number; retryAt: number }>();
+  const stopping = (): boolean => abort.signal.aborted;
+  const poll = async (): Promise<void> => {
+    for (const { appid, snapshotId } of await store.unreconciled()) {
+      const failed = failures.get(snapshotId);
+      if (!accounts.has(appid) || (failed !== undefined && failed.retryAt > Date.now()) || stopping()) continue;
+      try {
+        await reconciler.run({ appid, snapshotId, dryRun: false, trigger: 'snapshot' });
+        failures.delete(snapshotId);
+      } catch (error) {
+        const attempts = (failed?.attempts ?? 0) + 1;
+        failures.set(snapshotId, { attempts, retryAt: Date.now() + backoffDelay(attempts, config.reconcile.pollMs, 30 * 60_000) });
+        if (!stopping()) logger.error({ appid, snapshotId, attempts, err: error }, 'reconcile after a snapshot failed');
+      }
+    }
+  };
+  const polling = (async () => {
+    while (!stopping()) {
+      await poll().catch((error: unknown) => { logger.warn({ err: error }, 'looking for snapshots to reconcile failed'); });
+      await sleep(config.reconcile.pollMs, abort.signal);
+    }
+  })();
+
+  return {
+    name: 'reconcile',
+    routes: [['/api/reconcile/', reconcileRoute(reconciler, accounts)]],
+    ready: () => true,
+    async stop() {
+      abort.abort();
+      await scheduler.stop();
+      await polling;
+      await producer.close();
+      clients.close();
+    },
+  };
+};

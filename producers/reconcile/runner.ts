@@ -1,0 +1,196 @@
+/**
+ * One reconcile of one account against one snapshot: wait for the store to hold everything up to T1 +
+ * grace, compute both anti-joins over the whole snapshot at once, confirm each difference with batchget,
+ * emit the corrections into wx.user.events and record the run. Decisions live in plan.ts.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../../lib/config.ts';
+import { encodeUserEvent, userEventKey, type UserEvent } from '../../lib/contracts/user-event.ts';
+import { ErrorCode, WxsyncError, describeError } from '../../lib/errors.ts';
+import type { OutRecord, RecordProducer } from '../../lib/kafka.ts';
+import type { Logger } from '../../lib/logger.ts';
+import { batchGetProfiles, type ProfileSource } from '../../lib/wechat/batchget.ts';
+import { profileRecord } from '../snapshot/enrich.ts';
+import { missingCorrections, snapshotRefusal, staleCorrections, staleShareRefusal } from './plan.ts';
+import type { Candidate, ReconcileStore, RuleCounts } from './store.ts';
+import { waitForLoaded, type OffsetSource } from './watermark.ts';
+
+export type ReconcileTrigger = 'manual' | 'schedule' | 'snapshot';
+
+export interface ReconcileRequest {
+  readonly appid: string;
+  /** Defaults to the account's newest snapshot that has ended. */
+  readonly snapshotId?: string;
+  readonly dryRun: boolean;
+  readonly trigger: ReconcileTrigger;
+}
+
+export interface RuleReport extends RuleCounts {
+  /** Up to SAMPLE_SIZE openids that get (or, in a dry run, would get) a correction. */
+  readonly sample: readonly string[];
+}
+
+export interface ReconcileReport {
+  readonly runId: string;
+  readonly appid: string;
+  readonly snapshotId: string;
+  /** `busy`: another reconcile of the account runs in this process; nothing was done or recorded. */
+  readonly status: 'done' | 'dry-run' | 'refused' | 'busy';
+  readonly reason?: string;
+  readonly dryRun: boolean;
+  readonly snapshotOpenids: number;
+  readonly followers: number;
+  readonly missing: RuleReport;
+  readonly stale: RuleReport;
+  /** Milliseconds per phase: waiting for the consumer, the anti-joins, batchget, publishing. */
+  readonly phases: { readonly waitMs: number; readonly queryMs: number; readonly confirmMs: number; readonly publishMs: number };
+  readonly durationMs: number;
+}
+
+export interface ReconcilerDeps {
+  readonly store: ReconcileStore;
+  readonly profiles: (appid: string) => ProfileSource;
+  readonly producer: RecordProducer;
+  readonly offsets: OffsetSource;
+  readonly settings: Config['reconcile'];
+  readonly topics: Config['kafka']['topics'];
+  readonly consumerGroup: string;
+  readonly batchgetConcurrency: number;
+  readonly logger: Logger;
+  readonly signal?: AbortSignal;
+  readonly now?: () => number;
+}
+
+export interface Reconciler {
+  run(request: ReconcileRequest): Promise<ReconcileReport>;
+}
+
+const SAMPLE_SIZE = 10;
+const RECORDS_PER_SEND = 5000;
+const NO_COUNTS: RuleReport = { found: 0, inWindow: 0, unconfirmed: 0, emitted: 0, sample: [] };
+
+export function createReconciler(deps: ReconcilerDeps): Reconciler {
+  const now = deps.now ?? Date.now;
+  const running = new Set<string>();
+
+  const publish = async (topic: string, records: readonly OutRecord[]): Promise<void> => {
+    for (let i = 0; i < records.length; i += RECORDS_PER_SEND) await deps.producer.send(topic, records.slice(i, i + RECORDS_PER_SEND));
+  };
+
+  const reconcile = async (request: ReconcileRequest, runId: string, startedAt: number): Promise<ReconcileReport> => {
+    const { appid } = request;
+    const phases = { waitMs: 0, queryMs: 0, confirmMs: 0, publishMs: 0 };
+    let report: Omit<ReconcileReport, 'status' | 'durationMs' | 'phases'> = {
+      runId, appid, snapshotId: request.snapshotId ?? '', dryRun: request.dryRun, snapshotOpenids: 0, followers: 0, missing: NO_COUNTS, stale: NO_COUNTS,
+    };
+    const finish = async (status: ReconcileReport['status'], reason?: string): Promise<ReconcileReport> => {
+      const finishedAt = now();
+      const final: ReconcileReport = { ...report, status, ...(reason === undefined ? {} : { reason }), phases, durationMs: finishedAt - startedAt };
+      await deps.store.recordRun({
+        ...final, trigger: request.trigger, reason: reason ?? '', startedAt, finishedAt,
+        status: request.dryRun && status === 'done' ? 'dry-run' : status,
+      });
+      return final;
+    };
+
+    const snapshotId = request.snapshotId ?? await deps.store.latestEndedSnapshot(appid);
+    if (snapshotId === undefined) return finish('refused', `no snapshot of ${appid} has ended yet: run \`wxsync snapshot ${appid}\` first`);
+    report = { ...report, snapshotId };
+    let facts = await deps.store.snapshotFacts(appid, snapshotId, deps.settings.windowMarginMs);
+    if (facts === undefined) return finish('refused', `the store has no snapshot ${snapshotId} of ${appid}`);
+    if (!facts.complete) return finish('refused', snapshotRefusal(facts));
+
+    const waitStart = now();
+    await waitForLoaded({
+      offsets: deps.offsets,
+      groupId: deps.consumerGroup,
+      topics: [deps.topics.userEvents, deps.topics.snapshots],
+      notBefore: facts.endedAt + deps.settings.graceMs,
+      timeoutMs: deps.settings.loadTimeoutMs,
+      now,
+      ...(deps.signal === undefined ? {} : { signal: deps.signal }),
+    });
+    phases.waitMs = now() - waitStart;
+    facts = await deps.store.snapshotFacts(appid, snapshotId, deps.settings.windowMarginMs) ?? facts;
+    report = { ...report, snapshotOpenids: facts.openids };
+    const refusal = snapshotRefusal(facts);
+    if (refusal !== undefined) return finish('refused', refusal);
+
+    const queryStart = now();
+    const sinceMs = facts.startedAt - deps.settings.windowMarginMs;
+    const [missing, stale, followers] = await Promise.all([
+      deps.store.candidates('missing', appid, snapshotId, sinceMs),
+      deps.store.candidates('stale', appid, snapshotId, sinceMs),
+      deps.store.followerCount(appid),
+    ]);
+    phases.queryMs = now() - queryStart;
+    const missingNew = outsideWindow(missing);
+    const staleNew = outsideWindow(stale);
+    report = {
+      ...report,
+      followers,
+      missing: { ...NO_COUNTS, found: missing.length, inWindow: missing.length - missingNew.length },
+      stale: { ...NO_COUNTS, found: stale.length, inWindow: stale.length - staleNew.length },
+    };
+    const tooStale = staleShareRefusal(staleNew.length, facts.openids, deps.settings.maxStaleShare);
+    if (tooStale !== undefined) return finish('refused', tooStale);
+
+    const confirmStart = now();
+    const profiles = await batchGetProfiles(deps.profiles(appid), [...missingNew, ...staleNew], { concurrency: deps.batchgetConcurrency });
+    phases.confirmMs = now() - confirmStart;
+    const basis = { appid, snapshotId, startedAt: facts.startedAt, receivedAt: now() };
+    const subscribes = missingCorrections(basis, profiles.slice(0, missingNew.length));
+    const unsubscribes = staleCorrections(basis, profiles.slice(missingNew.length));
+    report = {
+      ...report,
+      missing: ruleReport(report.missing, subscribes.events, subscribes.unconfirmed.length),
+      stale: ruleReport(report.stale, unsubscribes.events, unsubscribes.unconfirmed.length),
+    };
+    if (!request.dryRun) {
+      const publishStart = now();
+      const events = [...subscribes.events, ...unsubscribes.events];
+      await publish(deps.topics.userEvents, events.map((e) => ({ key: userEventKey(e), value: encodeUserEvent(e) })));
+      // The profiles were fetched anyway: they enrich the store as the snapshot's enrichment would.
+      await publish(deps.topics.userProfiles, profiles.map((p) => profileRecord(appid, p, basis.receivedAt)));
+      phases.publishMs = now() - publishStart;
+    }
+    deps.logger.info({ appid, snapshotId, runId, missing: report.missing.emitted, stale: report.stale.emitted, dryRun: request.dryRun }, 'reconciled');
+    return finish(request.dryRun ? 'dry-run' : 'done');
+  };
+
+  return {
+    async run(request) {
+      const runId = randomUUID();
+      const startedAt = now();
+      if (running.has(request.appid)) {
+        return {
+          runId, appid: request.appid, snapshotId: request.snapshotId ?? '', status: 'busy', reason: `a reconcile of ${request.appid} is already running`,
+          dryRun: request.dryRun, snapshotOpenids: 0, followers: 0, missing: NO_COUNTS, stale: NO_COUNTS,
+          phases: { waitMs: 0, queryMs: 0, confirmMs: 0, publishMs: 0 }, durationMs: 0,
+        };
+      }
+      running.add(request.appid);
+      try {
+        return await reconcile(request, runId, startedAt);
+      } catch (error) {
+        if (deps.signal?.aborted === true) throw new WxsyncError(ErrorCode.ShuttingDown, `reconcile of ${request.appid} stopped: shutting down`, { cause: error });
+        await deps.store.recordRun({
+          runId, appid: request.appid, snapshotId: request.snapshotId ?? '', trigger: request.trigger, dryRun: request.dryRun,
+          status: 'failed', reason: describeError(error), startedAt, finishedAt: now(), snapshotOpenids: 0, followers: 0, missing: NO_COUNTS, stale: NO_COUNTS,
+        }).catch((recordError: unknown) => { deps.logger.warn({ err: recordError }, 'cannot record the failed reconcile run'); });
+        throw error;
+      } finally {
+        running.delete(request.appid);
+      }
+    },
+  };
+}
+
+function outsideWindow(candidates: readonly Candidate[]): string[] {
+  return candidates.filter((c) => !c.inWindow).map((c) => c.openid);
+}
+
+/** A dry run reports as emitted what it would emit, so its counts compare with a real run's. */
+function ruleReport(counts: RuleReport, events: readonly UserEvent[], unconfirmed: number): RuleReport {
+  return { ...counts, unconfirmed, emitted: events.length, sample: events.slice(0, SAMPLE_SIZE).map((e) => e.openid) };
+}
