@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { packageRoot } from '../../lib/config.ts';
+import { SimHarness } from '../lib/wechat/sim-harness.ts';
+import { testEnv, waitFor, type TestEnv } from '../support/env.ts';
+import { freePorts } from '../support/ports.ts';
+
+const BIN = path.join(packageRoot, 'bin', 'wxsync.js');
+
+interface Ran { code: number | null; stdout: string; stderr: string }
+
+// The mission end to end: callbacks with 20% of pushes lost, then one snapshot, then the reconcile that
+// `wxsync run` starts by itself once the snapshot is loaded; the CLI reaches the running process's API.
+describe('wxsync run + snapshot + reconcile: the store ends equal to WeChat', { timeout: 420_000 }, () => {
+  let t: TestEnv;
+  let sim: SimHarness;
+  let port: number;
+
+  const wxsync = async (args: readonly string[]): Promise<Ran> => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...t.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+    child.stderr.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-8000); });
+    const [code] = await once(child, 'exit') as [number | null];
+    return { code, stdout, stderr };
+  };
+
+  before(async () => {
+    [port = 0] = await freePorts(1);
+    sim = await SimHarness.start({ followers: [100_000], mode: 'safe', callbackUrl: `http://127.0.0.1:${port}/wechat`, dropRate: 0.2 });
+    t = testEnv({
+      PORT: String(port),
+      // δ and grace of a second, so the test need not wait the production defaults out.
+      WXSYNC_RECONCILE_WINDOW_MARGIN_S: '1',
+      WXSYNC_RECONCILE_GRACE_S: '1',
+      WXSYNC_RECONCILE_POLL_S: '1',
+    });
+    const accounts = path.join(t.dataDir, 'accounts.json');
+    const { appid, secret, token, encodingAESKey } = sim.account();
+    writeFileSync(accounts, JSON.stringify([{ appid, secret, token, encodingAESKey }]));
+    t.env['WXSYNC_ACCOUNTS'] = accounts;
+    t.env['WECHAT_API_BASE'] = sim.apiBase;
+  });
+  after(async () => {
+    await sim.close();
+    t.cleanup();
+  });
+
+  it('100k followers, 50k churn events with 20% of callbacks dropped: followers equals the truth, and a second reconcile emits nothing', async () => {
+    const child = spawn(process.execPath, [BIN, 'run', '--roles', 'callback,consumer,reconcile,api'], { env: { ...process.env, ...t.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-8000); });
+    const exited = once(child, 'exit');
+    const appid = sim.account().appid;
+    const api = `http://127.0.0.1:${port}`;
+    try {
+      await waitFor('wxsync run to be ready', 60_000, async () => ((await fetch(`${api}/readyz`).catch(() => undefined))?.status === 200) || undefined, 200);
+      const churn = await sim.admin('POST', `/__sim/accounts/${appid}/churn`, { subscribe: 25_000, unsubscribe: 25_000 }) as { subscribed: number; unsubscribed: number; dropped: number; failed: number };
+      assert.equal(churn.failed, 0, 'every push that was sent was answered success');
+      assert.ok(churn.dropped > 8000, `about 20% of 50k pushes were lost: ${churn.dropped}`);
+      const delivered = churn.subscribed + churn.unsubscribed - churn.dropped;
+      await waitFor('every delivered event in the store', 120_000, async () => {
+        const metrics = await (await fetch(`${api}/metrics`)).text();
+        return Number(/^wxsync_consumer_rows_written_total (\d+)/m.exec(metrics)?.[1] ?? 0) >= delivered || undefined;
+      }, 250);
+      // Older than T0 − δ, so the churn counts as before the snapshot.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+
+      const snapshot = await wxsync(['snapshot', appid]);
+      assert.equal(snapshot.code, 0, snapshot.stderr);
+      const truth = (await sim.followers()).sort();
+
+      // The reconcile role runs by itself once the snapshot is loaded.
+      await waitFor('the store to equal the truth', 180_000, async () => {
+        const listed = (await (await fetch(`${api}/api/followers/${appid}`)).text()).split('\n').filter((l) => l !== '');
+        return listed.length === truth.length && listed.every((o, k) => o === truth[k]) ? true : undefined;
+      }, 1000);
+
+      const followers = await wxsync(['followers', appid]);
+      assert.equal(followers.code, 0, followers.stderr);
+      assert.deepEqual(followers.stdout.trimEnd().split('\n'), truth, '`wxsync followers` equals the simulator\'s truth');
+
+      const again = await wxsync(['reconcile', appid, '--json']);
+      assert.equal(again.code, 0, again.stderr);
+      const report = JSON.parse(again.stdout) as { status: string; missing: { emitted: number }; stale: { emitted: number } };
+      assert.deepEqual([report.status, report.missing.emitted, report.stale.emitted], ['done', 0, 0], again.stdout);
+
+      const dry = await wxsync(['reconcile', appid, '--dry-run']);
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.match(dry.stdout, /\(dry run, nothing emitted\)/);
+      assert.match(dry.stdout, /missing: 0 found/);
+    } finally {
+      child.kill('SIGTERM');
+      const [code] = await exited as [number | null];
+      assert.equal(code, 0, `wxsync run stopped cleanly on SIGTERM\n${stderr}`);
+    }
+  });
+});
