@@ -96,39 +96,40 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     const snapshotId = request.snapshotId ?? await deps.store.latestEndedSnapshot(appid);
     if (snapshotId === undefined) return finish('refused', `no snapshot of ${appid} has ended yet: run \`wxsync snapshot ${appid}\` first`);
     report = { ...report, snapshotId };
-    let facts = await deps.store.snapshotFacts(appid, snapshotId, deps.settings.windowMarginMs);
-    if (facts === undefined) return finish('refused', `the store has no snapshot ${snapshotId} of ${appid}`);
-    if (!facts.complete) return finish('refused', snapshotRefusal(facts));
+    const status = await deps.store.snapshotStatus(appid, snapshotId);
+    if (status === undefined) return finish('refused', `the store has no snapshot ${snapshotId} of ${appid}`);
+    if (!status.complete) return finish('refused', snapshotRefusal({ ...status, openids: 0, windowEvents: 0 }));
 
     const waitStart = now();
     await waitForLoaded({
       offsets: deps.offsets,
       groupId: deps.consumerGroup,
       topics: [deps.topics.userEvents, deps.topics.snapshots],
-      notBefore: facts.endedAt + deps.settings.graceMs,
+      notBefore: status.endedAt + deps.settings.graceMs,
       timeoutMs: deps.settings.loadTimeoutMs,
       now,
       ...(deps.signal === undefined ? {} : { signal: deps.signal }),
     });
     phases.waitMs = now() - waitStart;
-    facts = await deps.store.snapshotFacts(appid, snapshotId, deps.settings.windowMarginMs) ?? facts;
+    const loaded = await deps.store.snapshotStatus(appid, snapshotId) ?? status;
+    const facts = { ...loaded, ...await deps.store.snapshotCounts(loaded, deps.settings.windowMarginMs) };
     report = { ...report, snapshotOpenids: facts.openids };
     const refusal = snapshotRefusal(facts);
     if (refusal !== undefined) return finish('refused', refusal);
 
     const queryStart = now();
     const sinceMs = facts.startedAt - deps.settings.windowMarginMs;
-    const [missing, stale, followers] = await Promise.all([
+    const [missing, stale] = await Promise.all([
       deps.store.candidates('missing', appid, snapshotId, sinceMs),
       deps.store.candidates('stale', appid, snapshotId, sinceMs),
-      deps.store.followerCount(appid),
     ]);
     phases.queryMs = now() - queryStart;
     const missingNew = outsideWindow(missing);
     const staleNew = outsideWindow(stale);
     report = {
       ...report,
-      followers,
+      // Subscribed in the store = (in the snapshot − missing) + stale: no third pass over the followers.
+      followers: facts.openids - missing.length + stale.length,
       missing: { ...NO_COUNTS, found: missing.length, inWindow: missing.length - missingNew.length },
       stale: { ...NO_COUNTS, found: stale.length, inWindow: stale.length - staleNew.length },
     };

@@ -37,24 +37,24 @@ export interface RunRecord {
 export interface ReconcileStore {
   /** The newest snapshot of the account that has an `end` record, complete or not. */
   latestEndedSnapshot(appid: string): Promise<string | undefined>;
-  snapshotFacts(appid: string, snapshotId: string, windowMarginMs: number): Promise<SnapshotFacts | undefined>;
+  snapshotStatus(appid: string, snapshotId: string): Promise<SnapshotStatus | undefined>;
+  /** The snapshot's distinct openids, and the callback events from T0 − δ to T1 + δ (the churn seen while it ran). */
+  snapshotCounts(status: SnapshotStatus, windowMarginMs: number): Promise<Pick<SnapshotFacts, 'openids' | 'windowEvents'>>;
   candidates(rule: 'missing' | 'stale', appid: string, snapshotId: string, sinceMs: number): Promise<Candidate[]>;
-  /** Followers the store holds as subscribed. */
-  followerCount(appid: string): Promise<number>;
   /** Per account, the newest complete and loaded snapshot that no run has reconciled (or refused) yet. */
   unreconciled(): Promise<{ appid: string; snapshotId: string }[]>;
   recordRun(run: RunRecord): Promise<void>;
 }
 
-interface FactsRow {
+export type SnapshotStatus = Omit<SnapshotFacts, 'openids' | 'windowEvents'>;
+
+interface StatusRow {
   complete: number | boolean;
   loaded: number | boolean;
   reason: string;
   t0: string;
   t1: string;
   total: string;
-  openids: string;
-  window_events: string;
 }
 
 export function clickhouseReconcileStore(client: ClickHouseClient, db: string): ReconcileStore {
@@ -70,35 +70,30 @@ export function clickhouseReconcileStore(client: ClickHouseClient, db: string): 
       return row?.snapshot_id;
     },
 
-    async snapshotFacts(appid, snapshotId, windowMarginMs) {
-      const [row] = await rows<FactsRow>(
-        `WITH status AS (SELECT * FROM ${db}.snapshot_status WHERE appid = {appid:String} AND snapshot_id = {snapshot_id:String})
-        SELECT
-          complete, loaded, reason, total,
-          toUnixTimestamp64Milli(started_at) AS t0,
-          toUnixTimestamp64Milli(ended_at) AS t1,
-          (SELECT uniqExact(openid_key) FROM ${db}.snapshot_members WHERE appid = {appid:String} AND snapshot_id = {snapshot_id:String}) AS openids,
-          (SELECT uniqExact(id) FROM ${db}.user_events
-            WHERE appid = {appid:String}
-              AND at >= fromUnixTimestamp64Milli(toUnixTimestamp64Milli((SELECT started_at FROM status)) - {margin:Int64}, 'UTC')
-              AND at <= fromUnixTimestamp64Milli(toUnixTimestamp64Milli((SELECT ended_at FROM status)) + {margin:Int64}, 'UTC')
-              AND source = 'callback') AS window_events
-        FROM status`,
-        { appid, snapshot_id: snapshotId, margin: windowMarginMs },
+    async snapshotStatus(appid, snapshotId) {
+      const [row] = await rows<StatusRow>(
+        `SELECT complete, loaded, reason, total, toUnixTimestamp64Milli(started_at) AS t0, toUnixTimestamp64Milli(ended_at) AS t1
+        FROM ${db}.snapshot_status WHERE appid = {appid:String} AND snapshot_id = {snapshot_id:String}`,
+        { appid, snapshot_id: snapshotId },
       );
       if (row === undefined) return undefined;
       return {
-        appid,
-        snapshotId,
-        complete: Boolean(row.complete),
-        loaded: Boolean(row.loaded),
-        reason: row.reason,
-        startedAt: Number(row.t0),
-        endedAt: Number(row.t1),
-        total: Number(row.total),
-        openids: Number(row.openids),
-        windowEvents: Number(row.window_events),
+        appid, snapshotId, complete: Boolean(row.complete), loaded: Boolean(row.loaded), reason: row.reason,
+        startedAt: Number(row.t0), endedAt: Number(row.t1), total: Number(row.total),
       };
+    },
+
+    async snapshotCounts(status, windowMarginMs) {
+      // uniqExact(id) rather than count() FINAL: a redelivered event counts once without merging the month.
+      const [row] = await rows<{ openids: string; window_events: string }>(
+        `SELECT
+          (SELECT uniqExact(openid_key) FROM ${db}.snapshot_members WHERE appid = {appid:String} AND snapshot_id = {snapshot_id:String}) AS openids,
+          (SELECT uniqExact(id) FROM ${db}.user_events
+            WHERE appid = {appid:String} AND source = 'callback'
+              AND at >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND at <= fromUnixTimestamp64Milli({to:Int64}, 'UTC')) AS window_events`,
+        { appid: status.appid, snapshot_id: status.snapshotId, from: status.startedAt - windowMarginMs, to: status.endedAt + windowMarginMs },
+      );
+      return { openids: Number(row?.openids ?? 0), windowEvents: Number(row?.window_events ?? 0) };
     },
 
     async candidates(rule, appid, snapshotId, sinceMs) {
@@ -108,11 +103,6 @@ export function clickhouseReconcileStore(client: ClickHouseClient, db: string): 
         { appid, snapshot_id: snapshotId, since_ms: sinceMs },
       );
       return found.map((r) => ({ openid: r.openid, inWindow: Boolean(r.in_window) }));
-    },
-
-    async followerCount(appid) {
-      const [row] = await rows<{ n: string }>(`SELECT count() AS n FROM ${db}.subscribed_keys(appid = {appid:String})`, { appid });
-      return Number(row?.n ?? 0);
     },
 
     async unreconciled() {
