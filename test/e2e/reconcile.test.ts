@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { packageRoot } from '../../lib/config.ts';
@@ -40,11 +39,7 @@ describe('wxsync run + snapshot + reconcile: the store ends equal to WeChat', { 
       WXSYNC_RECONCILE_GRACE_S: '1',
       WXSYNC_RECONCILE_POLL_S: '1',
     });
-    const accounts = path.join(t.dataDir, 'accounts.json');
-    const { appid, secret, token, encodingAESKey } = sim.account();
-    writeFileSync(accounts, JSON.stringify([{ appid, secret, token, encodingAESKey }]));
-    t.env['WXSYNC_ACCOUNTS'] = accounts;
-    t.env['WECHAT_API_BASE'] = sim.apiBase;
+    sim.configure(t);
   });
   after(async () => {
     await sim.close();

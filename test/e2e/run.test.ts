@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createClickHouse } from '../../lib/clickhouse.ts';
@@ -23,11 +22,7 @@ describe('wxsync run: simulator pushes through Kafka into ClickHouse', { timeout
     [port = 0] = await freePorts(1);
     sim = await SimHarness.start({ followers: [2000], mode: 'safe', callbackUrl: `http://127.0.0.1:${port}/wechat`, dupRate: 0.2 });
     t = testEnv({ PORT: String(port) });
-    const accounts = path.join(t.dataDir, 'accounts.json');
-    const { appid, secret, token, encodingAESKey } = sim.account();
-    writeFileSync(accounts, JSON.stringify([{ appid, secret, token, encodingAESKey }]));
-    t.env['WXSYNC_ACCOUNTS'] = accounts;
-    t.env['WECHAT_API_BASE'] = sim.apiBase;
+    sim.configure(t);
   });
   after(async () => {
     await sim.close();

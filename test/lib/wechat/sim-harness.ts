@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { silentLogger } from '../../../lib/logger.ts';
 import { WechatClient, type WechatClientOptions } from '../../../lib/wechat/client.ts';
 import { WechatHttp } from '../../../lib/wechat/http.ts';
 import { DEFAULT_SIM_OPTIONS, type SimOptions } from '../../../sim/options.ts';
 import { startSim, type ReadyAccount, type RunningSim } from '../../../sim/server.ts';
+import type { TestEnv } from '../../support/env.ts';
 
 /** Retries fast enough for tests; the backoff shape itself is tested in http.test.ts. */
 export const FAST_RETRY = { attempts: 4, initialMs: 2, maxMs: 10, rateLimitedInitialMs: 5, rateLimitedMaxMs: 20 } as const;
@@ -71,6 +74,15 @@ export class SimHarness {
 
   async resetStats(i = 0): Promise<void> {
     await this.admin('POST', `/__sim/accounts/${this.account(i).appid}/stats/reset`);
+  }
+
+  /** Points a test's `wxsync` processes at this simulator: its first account in WXSYNC_ACCOUNTS, its API base. */
+  configure(t: TestEnv): void {
+    const accounts = path.join(t.dataDir, 'accounts.json');
+    const { appid, secret, token, encodingAESKey } = this.account();
+    writeFileSync(accounts, JSON.stringify([{ appid, secret, token, encodingAESKey }]));
+    t.env['WXSYNC_ACCOUNTS'] = accounts;
+    t.env['WECHAT_API_BASE'] = this.apiBase;
   }
 
   async close(): Promise<void> {
