@@ -8,6 +8,7 @@ import type { Logger } from '../../lib/logger.ts';
 import type { RoleStarter } from '../../lib/role.ts';
 import { startScheduler } from '../../lib/schedule.ts';
 import { WechatClients } from '../../lib/wechat/client.ts';
+import { observedReconciler } from './metrics.ts';
 import { createReconciler, type Reconciler } from './runner.ts';
 import { clickhouseReconcileStore, type ReconcileStore } from './store.ts';
 
@@ -76,12 +77,14 @@ export function reconcileRoute(reconciler: Reconciler, accounts: ReadonlySet<str
   };
 }
 
-export const startReconcileRole: RoleStarter = async ({ config, kafka, clickhouse, logger: parent }) => {
+export const startReconcileRole: RoleStarter = async ({ config, kafka, clickhouse, logger: parent, registry }) => {
   const logger = parent.child({ role: 'reconcile' });
   const abort = new AbortController();
   const clients = new WechatClients({ apiBase: config.wechatApiBase, accounts: config.accounts, logger, signal: abort.signal });
   const producer = await kafka.producer();
-  const { reconciler, store } = reconcilerFor({ config, kafka, clickhouse, producer, clients, logger, signal: abort.signal });
+  const built = reconcilerFor({ config, kafka, clickhouse, producer, clients, logger, signal: abort.signal });
+  const reconciler = observedReconciler(built.reconciler, registry);
+  const { store } = built;
   const accounts = new Set(config.accounts.map((a) => a.appid));
   const scheduler = startScheduler({
     job: 'reconcile',

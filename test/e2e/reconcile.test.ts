@@ -89,6 +89,11 @@ describe('wxsync run + snapshot + reconcile: the store ends equal to WeChat', { 
       assert.equal(dry.code, 0, dry.stderr);
       assert.match(dry.stdout, /\(dry run, nothing emitted\)/);
       assert.match(dry.stdout, /missing: 0 found/);
+
+      const metrics = await (await fetch(`${api}/metrics`)).text();
+      assert.ok(Number(/^wxsync_reconcile_corrections_total\{rule="missing"\} (\d+)/m.exec(metrics)?.[1] ?? 0) > 50_000, 'the corrections are counted');
+      assert.match(metrics, /^wxsync_reconcile_runs_total\{status="done"\} [2-9]/m);
+      assert.match(metrics, /^wxsync_reconcile_runs_total\{status="dry-run"\} 1/m);
     } finally {
       child.kill('SIGTERM');
       const [code] = await exited as [number | null];
