@@ -5,13 +5,12 @@
 -- Both sides join on the UInt64 openid key: a String-key anti-join at 10M rows is ~10× slower.
 -- Views are CREATE OR REPLACE, so a changed definition reaches an existing store at the next migrate.
 
--- Followers the store holds as subscribed, for one account (any(openid): the key is the openid's hash).
+-- Followers the store holds as subscribed, for one account. FINAL merges each user's aggregate states in
+-- sorting-key order, a streaming merge: GROUP BY hashes every follower and ran ~6× slower at 10M here.
 CREATE OR REPLACE VIEW {{db}}.subscribed_keys AS
-SELECT openid_key, any(openid) AS openid
-FROM {{db}}.followers
-WHERE appid = {appid:String}
-GROUP BY openid_key
-HAVING argMaxMerge(subscribed) = 1;
+SELECT openid_key, openid
+FROM {{db}}.followers FINAL
+WHERE appid = {appid:String} AND finalizeAggregation(subscribed) = 1;
 
 -- The openids of one snapshot. A redelivered page may not be merged away yet, hence DISTINCT on the result.
 CREATE OR REPLACE VIEW {{db}}.snapshot_keys AS
