@@ -106,5 +106,5 @@ function describe(report: ReconcileReport): string {
     + `${report.snapshotOpenids} openids in the snapshot, ${report.followers} followers in the store before\n`
     + rule('missing', 'subscribe', report.missing, report.dryRun)
     + rule('stale', 'unsubscribe', report.stale, report.dryRun)
-    + `  ${report.durationMs} ms (waiting for the consumer ${report.phases.waitMs}, anti-joins ${report.phases.queryMs}, batchget ${report.phases.confirmMs}, publishing ${report.phases.publishMs})\n`;
+    + `  ${report.durationMs} ms (waiting for the consumer ${report.phases.waitMs}, anti-joins ${report.phases.queryMs}, batchget and publishing ${report.phases.confirmMs}, last sends ${report.phases.publishMs})\n`;
 }

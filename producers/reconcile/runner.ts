@@ -5,12 +5,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../../lib/config.ts';
-import { encodeUserEvent, userEventKey, type UserEvent } from '../../lib/contracts/user-event.ts';
+import { encodeUserEvent, userEventKey } from '../../lib/contracts/user-event.ts';
 import { ErrorCode, WxsyncError, describeError } from '../../lib/errors.ts';
 import type { OutRecord, RecordProducer } from '../../lib/kafka.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { batchGetProfiles, type ProfileSource } from '../../lib/wechat/batchget.ts';
-import { profileRecord } from '../snapshot/enrich.ts';
 import { missingCorrections, snapshotRefusal, staleCorrections, staleShareRefusal } from './plan.ts';
 import type { Candidate, ReconcileStore, RuleCounts } from './store.ts';
 import { waitForLoaded, type OffsetSource } from './watermark.ts';
@@ -42,7 +41,7 @@ export interface ReconcileReport {
   readonly followers: number;
   readonly missing: RuleReport;
   readonly stale: RuleReport;
-  /** Milliseconds per phase: waiting for the consumer, the anti-joins, batchget, publishing. */
+  /** Milliseconds per phase: waiting for the consumer, the anti-joins, batchget (publishing overlaps it), the rest of publishing. */
   readonly phases: { readonly waitMs: number; readonly queryMs: number; readonly confirmMs: number; readonly publishMs: number };
   readonly durationMs: number;
 }
@@ -66,16 +65,41 @@ export interface Reconciler {
 }
 
 const SAMPLE_SIZE = 10;
-const RECORDS_PER_SEND = 5000;
+/** Openids confirmed per step: 20 batchget calls, whose corrections are then sent while the next step runs. */
+const CONFIRM_CHUNK = 2000;
+const RECORDS_PER_SEND = 20_000;
 const NO_COUNTS: RuleReport = { found: 0, inWindow: 0, unconfirmed: 0, emitted: 0, sample: [] };
+
+/**
+ * Sends what is added, in order, one produce call at a time, gathering what arrives meanwhile into the
+ * next call. `drain` waits for everything and rethrows the first failure.
+ */
+class Outbox {
+  private readonly queue: OutRecord[] = [];
+  private pumping: Promise<void> | undefined;
+  private failure: { error: unknown } | undefined;
+
+  constructor(private readonly producer: RecordProducer, private readonly topic: string) {}
+
+  add(records: readonly OutRecord[]): void {
+    if (this.failure !== undefined) throw this.failure.error;
+    this.queue.push(...records);
+    this.pumping ??= this.pump().catch((error: unknown) => { this.failure ??= { error }; }).finally(() => { this.pumping = undefined; });
+  }
+
+  async drain(): Promise<void> {
+    while (this.pumping !== undefined) await this.pumping;
+    if (this.failure !== undefined) throw this.failure.error;
+  }
+
+  private async pump(): Promise<void> {
+    while (this.queue.length > 0) await this.producer.send(this.topic, this.queue.splice(0, RECORDS_PER_SEND));
+  }
+}
 
 export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const now = deps.now ?? Date.now;
   const running = new Set<string>();
-
-  const publish = async (topic: string, records: readonly OutRecord[]): Promise<void> => {
-    for (let i = 0; i < records.length; i += RECORDS_PER_SEND) await deps.producer.send(topic, records.slice(i, i + RECORDS_PER_SEND));
-  };
 
   const reconcile = async (request: ReconcileRequest, runId: string, startedAt: number): Promise<ReconcileReport> => {
     const { appid } = request;
@@ -136,25 +160,32 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     const tooStale = staleShareRefusal(staleNew.length, facts.openids, deps.settings.maxStaleShare);
     if (tooStale !== undefined) return finish('refused', tooStale);
 
+    // Confirmation and publishing overlap: while a chunk's corrections are sent, the next chunk is confirmed.
     const confirmStart = now();
-    const profiles = await batchGetProfiles(deps.profiles(appid), [...missingNew, ...staleNew], { concurrency: deps.batchgetConcurrency });
-    phases.confirmMs = now() - confirmStart;
     const basis = { appid, snapshotId, startedAt: facts.startedAt, receivedAt: now() };
-    const subscribes = missingCorrections(basis, profiles.slice(0, missingNew.length));
-    const unsubscribes = staleCorrections(basis, profiles.slice(missingNew.length));
-    report = {
-      ...report,
-      missing: ruleReport(report.missing, subscribes.events, subscribes.unconfirmed.length),
-      stale: ruleReport(report.stale, unsubscribes.events, unsubscribes.unconfirmed.length),
+    const outbox = request.dryRun ? undefined : new Outbox(deps.producer, deps.topics.userEvents);
+    const source = deps.profiles(appid);
+    const confirm = async (openids: readonly string[], decide: typeof missingCorrections, counts: RuleReport): Promise<RuleReport> => {
+      const sample: string[] = [];
+      let unconfirmed = 0;
+      let emitted = 0;
+      for (let i = 0; i < openids.length; i += CONFIRM_CHUNK) {
+        const decided = decide(basis, await batchGetProfiles(source, openids.slice(i, i + CONFIRM_CHUNK), { concurrency: deps.batchgetConcurrency }));
+        outbox?.add(decided.events.map((e) => ({ key: userEventKey(e), value: encodeUserEvent(e) })));
+        unconfirmed += decided.unconfirmed.length;
+        emitted += decided.events.length;
+        for (const e of decided.events.slice(0, SAMPLE_SIZE - sample.length)) sample.push(e.openid);
+      }
+      // A dry run reports as emitted what it would emit, so its counts compare with a real run's.
+      return { ...counts, unconfirmed, emitted, sample };
     };
-    if (!request.dryRun) {
-      const publishStart = now();
-      const events = [...subscribes.events, ...unsubscribes.events];
-      await publish(deps.topics.userEvents, events.map((e) => ({ key: userEventKey(e), value: encodeUserEvent(e) })));
-      // The profiles were fetched anyway: they enrich the store as the snapshot's enrichment would.
-      await publish(deps.topics.userProfiles, profiles.map((p) => profileRecord(appid, p, basis.receivedAt)));
-      phases.publishMs = now() - publishStart;
-    }
+    const missingReport = await confirm(missingNew, missingCorrections, report.missing);
+    const staleReport = await confirm(staleNew, staleCorrections, report.stale);
+    phases.confirmMs = now() - confirmStart;
+    const publishStart = now();
+    await outbox?.drain();
+    phases.publishMs = now() - publishStart;
+    report = { ...report, missing: missingReport, stale: staleReport };
     deps.logger.info({ appid, snapshotId, runId, missing: report.missing.emitted, stale: report.stale.emitted, dryRun: request.dryRun }, 'reconciled');
     return finish(request.dryRun ? 'dry-run' : 'done');
   };
@@ -189,9 +220,4 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
 function outsideWindow(candidates: readonly Candidate[]): string[] {
   return candidates.filter((c) => !c.inWindow).map((c) => c.openid);
-}
-
-/** A dry run reports as emitted what it would emit, so its counts compare with a real run's. */
-function ruleReport(counts: RuleReport, events: readonly UserEvent[], unconfirmed: number): RuleReport {
-  return { ...counts, unconfirmed, emitted: events.length, sample: events.slice(0, SAMPLE_SIZE).map((e) => e.openid) };
 }
