@@ -165,12 +165,14 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     const basis = { appid, snapshotId, startedAt: facts.startedAt, receivedAt: now() };
     const outbox = request.dryRun ? undefined : new Outbox(deps.producer, deps.topics.userEvents);
     const source = deps.profiles(appid);
+    // Both rules are confirmed at once, sharing the configured batchget concurrency.
+    const concurrency = Math.max(1, Math.ceil(deps.batchgetConcurrency / 2));
     const confirm = async (openids: readonly string[], decide: typeof missingCorrections, counts: RuleReport): Promise<RuleReport> => {
       const sample: string[] = [];
       let unconfirmed = 0;
       let emitted = 0;
       for (let i = 0; i < openids.length; i += CONFIRM_CHUNK) {
-        const decided = decide(basis, await batchGetProfiles(source, openids.slice(i, i + CONFIRM_CHUNK), { concurrency: deps.batchgetConcurrency }));
+        const decided = decide(basis, await batchGetProfiles(source, openids.slice(i, i + CONFIRM_CHUNK), { concurrency }));
         outbox?.add(decided.events.map((e) => ({ key: userEventKey(e), value: encodeUserEvent(e) })));
         unconfirmed += decided.unconfirmed.length;
         emitted += decided.events.length;
@@ -179,8 +181,10 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       // A dry run reports as emitted what it would emit, so its counts compare with a real run's.
       return { ...counts, unconfirmed, emitted, sample };
     };
-    const missingReport = await confirm(missingNew, missingCorrections, report.missing);
-    const staleReport = await confirm(staleNew, staleCorrections, report.stale);
+    const [missingReport, staleReport] = await Promise.all([
+      confirm(missingNew, missingCorrections, report.missing),
+      confirm(staleNew, staleCorrections, report.stale),
+    ]);
     phases.confirmMs = now() - confirmStart;
     const publishStart = now();
     await outbox?.drain();
