@@ -2,6 +2,7 @@ import type http from 'node:http';
 import { backoffDelay, sleep } from '../../lib/backoff.ts';
 import type { ClickHouseClient } from '../../lib/clickhouse.ts';
 import type { Config } from '../../lib/config.ts';
+import { SNAPSHOT_ID } from '../../lib/contracts/fields.ts';
 import { isWxsyncError } from '../../lib/errors.ts';
 import type { KafkaGateway, RecordProducer } from '../../lib/kafka.ts';
 import type { Logger } from '../../lib/logger.ts';
@@ -67,6 +68,10 @@ export function reconcileRoute(reconciler: Reconciler, accounts: ReadonlySet<str
     }
     const query = new URLSearchParams(match[2] ?? '');
     const snapshotId = query.get('snapshot') ?? undefined;
+    if (snapshotId !== undefined && !SNAPSHOT_ID.test(snapshotId)) {
+      sendJson(res, 400, { error: `snapshot must match ${SNAPSHOT_ID.source}` });
+      return;
+    }
     try {
       const report = await reconciler.run({ appid, dryRun: query.get('dryRun') === '1', trigger: 'manual', ...(snapshotId === undefined ? {} : { snapshotId }) });
       sendJson(res, 200, report);
