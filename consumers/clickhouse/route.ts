@@ -41,11 +41,12 @@ export interface SnapshotRow {
   readonly next_openid: string;
 }
 
-export interface SnapshotMemberRow {
+/** The openids of one page: one row of snapshot_member_pages, which ClickHouse expands into snapshot_members. */
+export interface SnapshotMemberPage {
   readonly appid: string;
   readonly snapshot_id: string;
-  readonly openid: string;
   readonly page: number;
+  readonly openids: readonly string[];
 }
 
 export interface UserProfileRow {
@@ -66,7 +67,7 @@ export interface UserProfileRow {
 export interface Routed {
   readonly userEvents: UserEventRow[];
   readonly snapshots: SnapshotRow[];
-  readonly snapshotMembers: SnapshotMemberRow[];
+  readonly snapshotMembers: SnapshotMemberPage[];
   readonly userProfiles: UserProfileRow[];
   readonly dlq: DlqRecord[];
 }
@@ -77,8 +78,9 @@ export function emptyRouted(): Routed {
 
 /** Rows a routed set will write: what batch sizes are measured in (a snapshot page counts its openids). */
 export function routedSize(routed: Routed): number {
-  return routed.userEvents.length + routed.snapshots.length + routed.snapshotMembers.length
-    + routed.userProfiles.length + routed.dlq.length;
+  let members = 0;
+  for (const page of routed.snapshotMembers) members += page.openids.length;
+  return routed.userEvents.length + routed.snapshots.length + members + routed.userProfiles.length + routed.dlq.length;
 }
 
 export function appendRouted(into: Routed, from: Routed): void {
@@ -144,8 +146,8 @@ function snapshotRows(record: SnapshotRecord, into: Routed): void {
         ...base, page: record.page, fetched_at: record.fetchedAt, total: record.total,
         page_openids: record.openids.length, cursor: record.cursor, next_openid: record.nextOpenid,
       });
-      for (const openid of record.openids) {
-        into.snapshotMembers.push({ appid: record.appid, snapshot_id: record.snapshotId, openid, page: record.page });
+      if (record.openids.length > 0) {
+        into.snapshotMembers.push({ appid: record.appid, snapshot_id: record.snapshotId, page: record.page, openids: record.openids });
       }
       return;
     case 'end':

@@ -25,6 +25,11 @@ export function tsvArray(values: readonly number[]): string {
   return `[${values.join(',')}]`;
 }
 
+/** An Array(String) of ids the record contracts hold to [A-Za-z0-9._:-]: nothing in them needs escaping. */
+export function tsvIdArray(ids: readonly string[]): string {
+  return ids.length === 0 ? '[]' : `['${ids.join("','")}']`;
+}
+
 /** Encodes rows with a per-table row encoder; the result ends with a newline (or is empty). */
 export function toTsv<Row>(rows: readonly Row[], encodeRow: (row: Row) => string): string {
   let out = '';

@@ -141,20 +141,35 @@ export class FieldReader {
  * JSON, not an object, unknown version) gives RECORD_UNDECODABLE; field problems are the caller's.
  */
 export function readVersionedObject(raw: Buffer | null, what: string, version: number, maxBytes: number): FieldReader {
-  const undecodable = (reason: string): WxsyncError =>
-    new WxsyncError(ErrorCode.RecordUndecodable, `undecodable ${what}: ${reason}`);
-  if (raw === null || raw.length === 0) throw undecodable('empty value');
-  if (raw.length > maxBytes) throw undecodable(`value of ${raw.length} bytes exceeds ${maxBytes}`);
+  if (raw === null || raw.length === 0) throw undecodable(what, 'empty value');
+  checkRecordSize(raw, what, maxBytes);
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw.toString('utf8'));
   } catch (error) {
-    throw undecodable(`not JSON (${(error as Error).message})`);
+    throw undecodable(what, `not JSON (${(error as Error).message})`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw undecodable('not a JSON object');
-  const record = parsed as Record<string, unknown>;
-  if (record['v'] !== version) throw undecodable(`unsupported version ${JSON.stringify(record['v'])}, expected ${version}`);
+  return versionedReader(parsed, what, version);
+}
+
+/**
+ * A reader over a value not (or no longer) in bytes: an encoder checks the record it is about to write
+ * with the decoder's rules this way, without parsing its own output again.
+ */
+export function versionedReader(value: unknown, what: string, version: number): FieldReader {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw undecodable(what, 'not a JSON object');
+  const record = value as Record<string, unknown>;
+  if (record['v'] !== version) throw undecodable(what, `unsupported version ${JSON.stringify(record['v'])}, expected ${version}`);
   return new FieldReader(record);
+}
+
+/** RECORD_UNDECODABLE when a raw value is larger than its contract allows. */
+export function checkRecordSize(raw: Buffer, what: string, maxBytes: number): void {
+  if (raw.length > maxBytes) throw undecodable(what, `value of ${raw.length} bytes exceeds ${maxBytes}`);
+}
+
+function undecodable(what: string, reason: string): WxsyncError {
+  return new WxsyncError(ErrorCode.RecordUndecodable, `undecodable ${what}: ${reason}`);
 }
 
 /** Drops undefined members so encoded records carry no `"x": null` noise and round-trip exactly. */

@@ -1,4 +1,6 @@
-import { MAX_SNAPSHOT_RECORD_BYTES, APPID, OPENID, SNAPSHOT_ID, compact, readVersionedObject } from './fields.ts';
+import {
+  MAX_SNAPSHOT_RECORD_BYTES, APPID, OPENID, SNAPSHOT_ID, checkRecordSize, compact, readVersionedObject, versionedReader, type FieldReader,
+} from './fields.ts';
 
 export const SNAPSHOT_VERSION = 1;
 /** One user/get page holds at most 10,000 openids. */
@@ -50,8 +52,13 @@ export function snapshotKey(record: Pick<SnapshotRecordBase, 'appid' | 'snapshot
   return `${record.appid}:${record.snapshotId}`;
 }
 
+const WHAT = 'snapshot record';
+
 export function decodeSnapshotRecord(raw: Buffer | null): SnapshotRecord {
-  const reader = readVersionedObject(raw, 'snapshot record', SNAPSHOT_VERSION, MAX_SNAPSHOT_RECORD_BYTES);
+  return readSnapshotRecord(readVersionedObject(raw, WHAT, SNAPSHOT_VERSION, MAX_SNAPSHOT_RECORD_BYTES));
+}
+
+function readSnapshotRecord(reader: FieldReader): SnapshotRecord {
   const kind = reader.oneOf('kind', ['begin', 'page', 'end'] as const);
   const base = { v: SNAPSHOT_VERSION, appid: reader.text('appid', APPID), snapshotId: reader.text('snapshotId', SNAPSHOT_ID) } as const;
   let record: SnapshotRecord;
@@ -89,8 +96,14 @@ export function decodeSnapshotRecord(raw: Buffer | null): SnapshotRecord {
   return record;
 }
 
+/**
+ * The bytes of a record the decoder accepts, or the error it would throw. The record is checked as an object
+ * rather than by decoding the bytes: JSON keeps every value the rules accept as it is, and a page is parsed
+ * once less (a fifth of the encoding's cost).
+ */
 export function encodeSnapshotRecord(record: SnapshotRecord): Buffer {
+  readSnapshotRecord(versionedReader(record, WHAT, SNAPSHOT_VERSION));
   const bytes = Buffer.from(JSON.stringify(record));
-  decodeSnapshotRecord(bytes);
+  checkRecordSize(bytes, WHAT, MAX_SNAPSHOT_RECORD_BYTES);
   return bytes;
 }

@@ -82,6 +82,51 @@ export class StateStore {
   }
 }
 
+/**
+ * Keeps a checkpoint file up to date in the background: the crawl goes on while it is written, one write at a
+ * time, and a checkpoint overtaken by a newer one while waiting is never written. The file therefore trails
+ * the newest checkpoint by at most the write in flight; a run killed meanwhile resumes a few pages early, and
+ * those pages replace themselves in the store.
+ */
+export class CheckpointSaver {
+  private next: Checkpoint | undefined;
+  private writing: Promise<void> | undefined;
+  private failure: { readonly error: unknown } | undefined;
+
+  constructor(private readonly state: StateStore) {}
+
+  save(checkpoint: Checkpoint): void {
+    this.next = checkpoint;
+    this.writing ??= this.write();
+  }
+
+  /** Rejects with the error of a failed write: nothing is written after one. */
+  throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure.error;
+  }
+
+  /** Resolves once the last checkpoint given is written. */
+  async settled(): Promise<void> {
+    while (this.writing !== undefined) await this.writing;
+    this.throwIfFailed();
+  }
+
+  private async write(): Promise<void> {
+    try {
+      for (let checkpoint = this.next; checkpoint !== undefined && this.failure === undefined; checkpoint = this.next) {
+        this.next = undefined;
+        try {
+          await this.state.writeCheckpoint(checkpoint);
+        } catch (error) {
+          this.failure = { error };
+        }
+      }
+    } finally {
+      this.writing = undefined;
+    }
+  }
+}
+
 function isCheckpoint(value: unknown): value is Checkpoint {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;

@@ -1,23 +1,26 @@
 /**
- * One snapshot of one account: user/get pages streamed into wx.snapshots as they arrive, with the next
- * page fetched while the previous one is published, a checkpoint after every published page, and an
- * `end` record that is complete only after the pager's clean terminal page.
+ * One snapshot of one account: user/get pages streamed into wx.snapshots as they arrive, the next pages
+ * fetched while earlier ones are published (a send carries every page that arrived during the previous
+ * one), the checkpoint following the acknowledged pages, and an `end` record that is complete only after
+ * the pager's clean terminal page.
  *
  * Order of durability: begin is published after the first checkpoint is written (a resumed run publishes
- * it again; the store deduplicates), each page is published before the checkpoint moves past it (a crash
- * in between re-fetches one page, which replaces itself in the store), and the checkpoint is removed only
- * after the end record is acknowledged.
+ * it again; the store deduplicates); the checkpoint moves past a page only once Kafka acknowledged it and
+ * every earlier page (a crash before the checkpoint is written re-fetches those pages, which replace
+ * themselves in the store); the checkpoint is removed only after the end record is acknowledged.
  */
 import { encodeSnapshotRecord, snapshotKey, SNAPSHOT_VERSION, type SnapshotRecord } from '../../lib/contracts/snapshot.ts';
 import { ErrorCode, describeError, isWxsyncError } from '../../lib/errors.ts';
-import type { RecordProducer } from '../../lib/kafka.ts';
+import type { OutRecord, RecordProducer } from '../../lib/kafka.ts';
+import { SNAPSHOTS_MAX_BATCH_BYTES } from '../../lib/topics.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { ProfileSource } from '../../lib/wechat/batchget.ts';
 import { USER_GET_API, type ApiQuota, type UserGetAnswer } from '../../lib/wechat/client.ts';
 import { followerPages, type FollowerPage, type FollowerSource } from '../../lib/wechat/pager.ts';
-import type { StateStore } from './checkpoint.ts';
+import { CheckpointSaver, type StateStore } from './checkpoint.ts';
 import { Enricher, type KnownOpenids } from './enrich.ts';
 import { acquireLease } from './lease.ts';
+import { BatchPublisher } from './publisher.ts';
 import {
   advance, endRecord, initialCheckpoint, ledgerFor, newSnapshotId, quotaDecision, remainingCalls, startDecision,
   type Checkpoint, type Outcome,
@@ -80,8 +83,7 @@ export async function runSnapshot(appid: string, deps: SnapshotDeps): Promise<Sn
 
 async function leased(appid: string, deps: SnapshotDeps, now: () => number): Promise<SnapshotResult> {
   const { state, settings, logger } = deps;
-  const publish = (record: SnapshotRecord): Promise<void> =>
-    deps.producer.send(deps.topics.snapshots, [{ key: snapshotKey(record), value: encodeSnapshotRecord(record) }]);
+  const publish = (record: SnapshotRecord): Promise<void> => deps.producer.send(deps.topics.snapshots, [outRecord(record)]);
 
   const decision = startDecision(await state.readCheckpoint(appid), now(), settings.resumeMaxAgeMs);
   if (decision.kind === 'abandon') {
@@ -106,7 +108,8 @@ async function leased(appid: string, deps: SnapshotDeps, now: () => number): Pro
     checkpoint = resumed;
     logger.info({ appid, snapshotId: checkpoint.snapshotId, page: checkpoint.page }, 'resuming snapshot');
   }
-  await publish({ v: SNAPSHOT_VERSION, kind: 'begin', appid, snapshotId: checkpoint.snapshotId, startedAt: checkpoint.startedAt });
+  const { snapshotId } = checkpoint;
+  await publish({ v: SNAPSHOT_VERSION, kind: 'begin', appid, snapshotId, startedAt: checkpoint.startedAt });
 
   let calls = 0;
   // The call count is saved when the run ends or stops, not per page (two fsyncs less per page): a SIGKILLed
@@ -127,56 +130,69 @@ async function leased(appid: string, deps: SnapshotDeps, now: () => number): Pro
   const runStartedAt = now();
   const from = { cursor: checkpoint.cursor, page: checkpoint.page };
 
+  const saver = new CheckpointSaver(state);
+  const publisher = new BatchPublisher<FollowerPage>({
+    producer: deps.producer,
+    topic: deps.topics.snapshots,
+    maxSendBytes: SNAPSHOTS_MAX_BATCH_BYTES,
+    onAcked: (pages) => {
+      // Sends are acknowledged in order and one at a time, so these pages and every earlier one are in Kafka.
+      for (const page of pages) {
+        checkpoint = advance(checkpoint, { page: page.page, nextOpenid: page.nextOpenid, total: page.total, count: page.openids.length }, now());
+      }
+      saver.save(checkpoint);
+      deps.onProgress?.({
+        appid, snapshotId, pages: checkpoint.page, openids: checkpoint.openids, total: checkpoint.total,
+        pagesThisRun: checkpoint.page - firstPage, openidsThisRun: checkpoint.openids - firstOpenids, runStartedAt,
+      });
+    },
+  });
+
   let outcome: Outcome | undefined;
   let stopReason: string | undefined;
   const pages = followerPages(counted, from);
-  let pending = pages.next();
-  for (;;) {
-    let next: IteratorResult<FollowerPage, void>;
-    try {
-      next = await pending;
-    } catch (error) {
-      if (deps.signal?.aborted === true || isWxsyncError(error, ErrorCode.ShuttingDown)) stopReason = describeError(error);
-      else outcome = { complete: false, reason: describeError(error) };
-      break;
-    }
-    if (next.done === true) {
-      outcome = { complete: false, reason: 'the follower list ended without a terminal page' };
-      break;
-    }
-    const page = next.value;
-    // Read-ahead: the next call is in flight while this page is published and checkpointed. Its failure is
-    // observed when it is awaited at the top of the loop; the catch only keeps it from being "unhandled" meanwhile.
-    if (!page.last && deps.signal?.aborted !== true) {
-      pending = pages.next();
-      pending.catch(() => undefined);
-    }
-    try {
-      await publish({
-        v: SNAPSHOT_VERSION, kind: 'page', appid, snapshotId: checkpoint.snapshotId, page: page.page, cursor: page.cursor,
+  try {
+    for (;;) {
+      let next: IteratorResult<FollowerPage, void>;
+      try {
+        next = await pages.next();
+      } catch (error) {
+        if (deps.signal?.aborted === true || isWxsyncError(error, ErrorCode.ShuttingDown)) stopReason = describeError(error);
+        else outcome = { complete: false, reason: describeError(error) };
+        break;
+      }
+      if (next.done === true) {
+        outcome = { complete: false, reason: 'the follower list ended without a terminal page' };
+        break;
+      }
+      const page = next.value;
+      // Returns once the page is queued: the next user/get call goes out while earlier pages are published.
+      await publisher.publish(page, outRecord({
+        v: SNAPSHOT_VERSION, kind: 'page', appid, snapshotId, page: page.page, cursor: page.cursor,
         nextOpenid: page.nextOpenid, total: page.total, openids: page.openids, fetchedAt: now(),
-      });
-      checkpoint = advance(checkpoint, { page: page.page, nextOpenid: page.nextOpenid, total: page.total, count: page.openids.length }, now());
-      await state.writeCheckpoint(checkpoint);
-    } catch (error) {
-      // Kafka or the disk failed, not WeChat: the checkpoint still points at this page, so a later run resumes here.
-      if (!page.last) await pending.catch(() => undefined);
-      await state.writeLedger(appid, ledger).catch(() => undefined);
-      throw error;
+      }));
+      saver.throwIfFailed();
+      await enricher?.add(page.openids);
+      if (page.last) {
+        outcome = { complete: true };
+        break;
+      }
+      if (deps.signal?.aborted === true) {
+        stopReason = 'shutting down';
+        break;
+      }
     }
-    deps.onProgress?.({
-      appid, snapshotId: checkpoint.snapshotId, pages: checkpoint.page, openids: checkpoint.openids, total: checkpoint.total,
-      pagesThisRun: checkpoint.page - firstPage, openidsThisRun: checkpoint.openids - firstOpenids, runStartedAt,
-    });
-    await enricher?.add(page.openids);
-    if (page.last) {
-      outcome = { complete: true };
-      break;
-    }
-    if (deps.signal?.aborted === true) {
-      stopReason = 'shutting down';
-      break;
-    }
+    // Pages fetched before a stop or a WeChat failure are published too: they were paid for with quota.
+    await publisher.drain();
+    await saver.settled();
+  } catch (error) {
+    // Kafka or the disk failed, not WeChat: the checkpoint holds the last page Kafka acknowledged (or one a
+    // little earlier), so a later run resumes there. Nothing of this run may still be sending or writing once
+    // the lease is released.
+    await publisher.drain().catch(() => undefined);
+    await saver.settled().catch(() => undefined);
+    await state.writeLedger(appid, ledger).catch(() => undefined);
+    throw error;
   }
   await enricher?.drain();
 
@@ -199,6 +215,10 @@ async function leased(appid: string, deps: SnapshotDeps, now: () => number): Pro
   };
   logger.info(result, end.complete ? 'snapshot complete' : 'snapshot ended incomplete');
   return result;
+}
+
+function outRecord(record: SnapshotRecord): OutRecord {
+  return { key: snapshotKey(record), value: encodeSnapshotRecord(record) };
 }
 
 async function reportedRemaining(source: SnapshotSource, logger: Logger, appid: string): Promise<number | undefined> {

@@ -25,7 +25,8 @@ describe('migrations', () => {
       const tables = await (await client.query({ query: "SELECT name FROM system.tables WHERE database = 'wx_test' ORDER BY name", format: 'JSONEachRow' })).json<{ name: string }>();
       assert.deepEqual(tables.map((t) => t.name), [
         'followers', 'followers_current', 'followers_mv', 'reconcile_missing', 'reconcile_runs', 'reconcile_stale', 'snapshot_keys',
-        'snapshot_members', 'snapshot_status', 'snapshots', 'subscribed_keys', 'user_events', 'user_profiles', 'window_keys',
+        'snapshot_member_pages', 'snapshot_member_pages_mv', 'snapshot_members', 'snapshot_status', 'snapshots', 'subscribed_keys',
+        'user_events', 'user_profiles', 'window_keys',
       ]);
     } finally {
       await client.close();

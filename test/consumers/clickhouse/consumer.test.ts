@@ -217,6 +217,8 @@ describe('consumers/clickhouse against Kafka and chDB', { timeout: 240_000 }, ()
       const [members] = await rows<{ n: string; distinct_keys: string }>(h.clickhouse,
         `SELECT count() AS n, uniqExact(openid_key) AS distinct_keys FROM ${db}.snapshot_members FINAL WHERE snapshot_id = 'snap-1'`);
       assert.deepEqual(members, { n: '25001', distinct_keys: '25001' });
+      const [setting] = await rows<{ value: string }>(h.clickhouse, "SELECT value FROM system.settings WHERE name = 'optimize_on_insert'");
+      assert.equal(setting?.value, '1', 'the settings of the members insert stayed with that insert');
     });
   });
 

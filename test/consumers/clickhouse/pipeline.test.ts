@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LoadPipeline, type Ack, type PipelineOptions } from '../../../consumers/clickhouse/pipeline.ts';
-import { emptyRouted, type Routed } from '../../../consumers/clickhouse/route.ts';
+import { emptyRouted, routedSize, type Routed } from '../../../consumers/clickhouse/route.ts';
 import { silentLogger } from '../../../lib/logger.ts';
 import { waitFor } from '../../support/env.ts';
 
@@ -9,7 +9,7 @@ const options: PipelineOptions = { maxRows: 10, maxWaitMs: 1000, lingerMs: 20, m
 
 function rows(n: number): Routed {
   const routed = emptyRouted();
-  for (let i = 0; i < n; i += 1) routed.snapshotMembers.push({ appid: 'a', snapshot_id: 's', openid: `o${i}`, page: 0 });
+  routed.snapshotMembers.push({ appid: 'a', snapshot_id: 's', page: 0, openids: Array.from({ length: n }, (_, i) => `o${i}`) });
   return routed;
 }
 
@@ -23,7 +23,7 @@ describe('LoadPipeline', () => {
   it('writes many batches as one set and commits the highest offset per partition after the write', async () => {
     const writes: number[] = [];
     const commits: string[] = [];
-    const pipeline = new LoadPipeline(options, { write: (r) => { writes.push(r.snapshotMembers.length); return Promise.resolve(); } },
+    const pipeline = new LoadPipeline(options, { write: (r) => { writes.push(routedSize(r)); return Promise.resolve(); } },
       (topic, partition, offset) => { commits.push(`${topic}/${partition}@${offset}`); return Promise.resolve(); }, silentLogger());
     await pipeline.submit(rows(3), ack(0, 5), noHeartbeat);
     await pipeline.submit(rows(3), ack(1, 7), noHeartbeat);
@@ -41,7 +41,7 @@ describe('LoadPipeline', () => {
     const pipeline = new LoadPipeline({ ...options, lingerMs: 5, maxConcurrentWrites: 1 }, {
       async write(r) {
         if (written.length === 0) await slow;
-        written.push(r.snapshotMembers.length);
+        written.push(routedSize(r));
       },
     }, () => Promise.resolve(), silentLogger());
     await pipeline.submit(rows(3), ack(0, 3), noHeartbeat);
@@ -57,7 +57,7 @@ describe('LoadPipeline', () => {
   it('flushes at once when the size bound is reached', async () => {
     const writes: number[] = [];
     const pipeline = new LoadPipeline({ ...options, lingerMs: 10_000, maxWaitMs: 10_000 },
-      { write: (r) => { writes.push(r.snapshotMembers.length); return Promise.resolve(); } }, () => Promise.resolve(), silentLogger());
+      { write: (r) => { writes.push(routedSize(r)); return Promise.resolve(); } }, () => Promise.resolve(), silentLogger());
     await pipeline.submit(rows(12), ack(0, 1), noHeartbeat);
     await waitFor('the size flush', 1000, () => (writes.length === 1 ? true : undefined), 5);
     await pipeline.close(1000);
@@ -71,7 +71,7 @@ describe('LoadPipeline', () => {
       write: (r) => {
         attempts += 1;
         if (attempts <= 3) return Promise.reject(new Error('down'));
-        written.push(r.snapshotMembers.length);
+        written.push(routedSize(r));
         return Promise.resolve();
       },
     }, (_t, p, o) => { commits.push(`${p}@${o}`); return Promise.resolve(); }, silentLogger());
@@ -118,7 +118,7 @@ describe('LoadPipeline', () => {
     const firstMayFinish = new Promise<void>((resolve) => { release = resolve; });
     const pipeline = new LoadPipeline({ ...options, maxRows: 2, maxConcurrentWrites: 2 }, {
       async write(r) {
-        if (r.snapshotMembers[0]?.openid === 'o0' && r.snapshotMembers.length === 2) {
+        if (routedSize(r) === 2) {
           firstAttempts += 1;
           if (firstAttempts < 3) throw new Error('down');
           await firstMayFinish;
@@ -139,7 +139,7 @@ describe('LoadPipeline', () => {
     const commits: string[] = [];
     const pipeline = new LoadPipeline({ ...options, maxRows: 2, maxConcurrentWrites: 2 }, {
       async write(r) {
-        if (r.snapshotMembers.length === 2) throw new Error('down for good');
+        if (routedSize(r) === 2) throw new Error('down for good');
         await new Promise((resolve) => setTimeout(resolve, 150));
       },
     }, (_t, p, o) => { commits.push(`${p}@${o}`); return Promise.resolve(); }, silentLogger());

@@ -59,13 +59,20 @@ describe('routeRecords', () => {
     assert.ok(row !== undefined && others.length === 0);
     assert.equal(row.qr_scene, '7');
     assert.equal(row.ord, eventOrder(event).toString());
-    assert.deepEqual(routed.snapshotMembers, [
-      { appid: 'wxapp', snapshot_id: 's1', openid: 'o1', page: 2 },
-      { appid: 'wxapp', snapshot_id: 's1', openid: 'o2', page: 2 },
-    ]);
+    assert.deepEqual(routed.snapshotMembers, [{ appid: 'wxapp', snapshot_id: 's1', page: 2, openids: ['o1', 'o2'] }]);
     assert.equal(routed.snapshots[0]?.page_openids, 2);
     assert.deepEqual(routed.dlq.map((d) => [d.source.offset, d.code]), [['1', 'RECORD_UNDECODABLE'], ['3', 'RECORD_INVALID']]);
     assert.equal(routedSize(routed), 1 + 1 + 2 + 2);
+  });
+
+  it('routes a page as one member row holding its openids, and the empty end-of-list page as a snapshots row only', () => {
+    const page = (n: number, openids: string[]): InRecord => record(topics.snapshots, encodeSnapshotRecord({
+      v: 1, kind: 'page', appid: 'wxapp', snapshotId: 's1', page: n, cursor: 'a', nextOpenid: openids.at(-1) ?? '', total: 3, openids, fetchedAt: T0,
+    }), String(n));
+    const routed = routeRecords([page(0, ['o1', 'o2']), page(1, ['o3']), page(2, [])], topics, 5);
+    assert.deepEqual(routed.snapshotMembers.map((m) => [m.page, m.openids]), [[0, ['o1', 'o2']], [1, ['o3']]]);
+    assert.deepEqual(routed.snapshots.map((r) => [r.page, r.page_openids]), [[0, 2], [1, 1], [2, 0]]);
+    assert.equal(routedSize(routed), 3 + 3, 'batch sizes count openids, not pages');
   });
 
   it('is pure: the same records route to the same rows', () => {

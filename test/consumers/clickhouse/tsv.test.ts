@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { toTsv, tsvArray, tsvMillis, tsvString } from '../../../consumers/clickhouse/tsv.ts';
+import { toTsv, tsvArray, tsvIdArray, tsvMillis, tsvString } from '../../../consumers/clickhouse/tsv.ts';
 
 describe('TabSeparated encoding', () => {
   it('escapes every character TSV gives a meaning to', () => {
@@ -19,5 +19,11 @@ describe('TabSeparated encoding', () => {
     const rows = [{ a: 'x\ty', tags: [1, 2] }, { a: '', tags: [] }];
     assert.equal(toTsv(rows, (r) => `${tsvArray(r.tags)}\t${tsvString(r.a)}`), '[1,2]\tx\\ty\n[]\t\n');
     assert.equal(toTsv([], () => 'never'), '');
+  });
+
+  it('writes arrays of ids as quoted ClickHouse literals, the empty one without a phantom empty string', () => {
+    assert.equal(tsvIdArray(['oA-1', 'o_B']), "['oA-1','o_B']");
+    assert.equal(tsvIdArray(['o']), "['o']");
+    assert.equal(tsvIdArray([]), '[]');
   });
 });

@@ -31,4 +31,20 @@ describe('snapshot record contract', () => {
     invalid({ ...base, snapshotId: "x'; DROP TABLE snapshots; --", kind: 'begin', startedAt });
     assert.throws(() => decodeSnapshotRecord(Buffer.alloc(2 * 1024 * 1024, 0x20)), (e: unknown) => isWxsyncError(e, ErrorCode.RecordUndecodable));
   });
+
+  it('never encodes what the decoder would refuse, with the error the decoder would throw', () => {
+    const page = { ...base, kind: 'page', page: 0, cursor: '', nextOpenid: '', total: 1, openids: ['o1'], fetchedAt: startedAt } as const;
+    const refused = (record: unknown, code: string): void => {
+      assert.throws(() => encodeSnapshotRecord(record as SnapshotRecord), (e: unknown) => isWxsyncError(e) && e.code === code);
+    };
+    refused({ ...page, openids: ['o1', 'o"2'] }, ErrorCode.RecordInvalid);
+    refused({ ...page, page: 1.5 }, ErrorCode.RecordInvalid);
+    refused({ ...page, fetchedAt: Number.NaN }, ErrorCode.RecordInvalid);
+    refused({ ...page, v: 2 }, ErrorCode.RecordUndecodable);
+    // Fields the contract does not know still travel, so they count toward the size limit.
+    refused({ ...page, padding: 'x'.repeat(1024 * 1024) }, ErrorCode.RecordUndecodable);
+    const end = { ...base, kind: 'end', complete: true, pages: 1, openids: 1, total: 1, startedAt, endedAt: startedAt } as const;
+    assert.deepEqual(decodeSnapshotRecord(encodeSnapshotRecord({ ...end, reason: undefined } as unknown as SnapshotRecord)), end,
+      'an undefined member is left out, as the decoder leaves it out');
+  });
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { decodeSnapshotRecord } from '../../../lib/contracts/snapshot.ts';
+import { decodeSnapshotRecord, type SnapshotRecord } from '../../../lib/contracts/snapshot.ts';
+import type { OutRecord, RecordProducer } from '../../../lib/kafka.ts';
 import { createLogger } from '../../../lib/logger.ts';
 import { WechatClients } from '../../../lib/wechat/client.ts';
 import { StateStore } from '../../../producers/snapshot/checkpoint.ts';
@@ -122,5 +123,94 @@ describe('snapshot runner against the simulator, Kafka and chDB', { timeout: 240
     const records = (await h.kafka.readAll(h.t.config.kafka.topics.snapshots, 30_000))
       .map((r) => decodeSnapshotRecord(r.value)).filter((r) => r.snapshotId === result.snapshotId);
     assert.deepEqual(records.map((r) => r.kind === 'page' ? r.page : r.kind), ['begin', 0, 1, 2, 3, 'end'], 'one snapshot, in order, one key');
+  });
+});
+
+/**
+ * Stands in for Kafka: records what is sent and lets a test decide when (and whether) each send of pages
+ * is acknowledged. Other records are acknowledged at once.
+ */
+class GatedProducer implements RecordProducer {
+  readonly sent: SnapshotRecord[][] = [];
+  private readonly gates: ((error?: Error) => void)[] = [];
+  private pageSends = 0;
+
+  constructor(private readonly gate: (pageSend: number) => 'hold' | 'ack' | 'fail') {}
+
+  async send(_topic: string, records: readonly OutRecord[]): Promise<void> {
+    const decoded = records.map((r) => decodeSnapshotRecord(r.value));
+    if (decoded.some((r) => r.kind === 'page')) {
+      const decision = this.gate(this.pageSends);
+      this.pageSends += 1;
+      if (decision === 'fail') throw new Error('broker down');
+      if (decision === 'hold') await new Promise<void>((resolve, reject) => { this.gates.push((e) => { if (e === undefined) resolve(); else reject(e); }); });
+    }
+    this.sent.push(decoded);
+  }
+
+  release(): void {
+    for (const open of this.gates.splice(0)) open();
+  }
+
+  pages(): number[] {
+    return this.sent.flat().flatMap((r) => (r.kind === 'page' ? [r.page] : []));
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+describe('snapshot runner pipeline: fetching ahead of Kafka, checkpointing behind it', { timeout: 120_000 }, () => {
+  let h: SnapshotHarness;
+  let clients: WechatClients;
+  before(async () => {
+    // 45,000 followers: pages 0-4 and the empty end-of-list page 5.
+    h = await snapshotHarness({ followers: [45_000] }, false);
+    clients = new WechatClients({ apiBase: h.sim.apiBase, accounts: h.t.config.accounts, logger: createLogger('silent'), retry: FAST_RETRY });
+  });
+  after(async () => {
+    clients.close();
+    await h.close();
+  });
+
+  const run = async (producer: RecordProducer): Promise<SnapshotResult> => runSnapshot(h.sim.account().appid, { ...(await deps(h, clients, false)), producer });
+  const checkpointPage = async (): Promise<number | undefined> => (await new StateStore(h.t.config.snapshot.dir).readCheckpoint(h.sim.account().appid))?.page;
+
+  it('fetches the next pages while a send waits, checkpoints nothing unacknowledged, then sends what queued in one go', async () => {
+    await h.sim.resetStats(0);
+    const producer = new GatedProducer((n) => (n === 0 ? 'hold' : 'ack'));
+    const running = run(producer);
+    await waitFor('pages fetched ahead of the held send', 30_000, async () => ((await h.sim.calls(0, USER_GET)).calls >= 4 ? true : undefined), 10);
+    assert.equal(await checkpointPage(), 0, 'page 0 is not acknowledged yet');
+    assert.deepEqual(producer.pages(), []);
+    producer.release();
+    const result = done(await running);
+    assert.equal(result.status, 'complete');
+    assert.equal(result.pages, 6);
+    assert.deepEqual(producer.pages(), [0, 1, 2, 3, 4, 5], 'every page once, in order');
+    assert.ok(producer.sent.some((send) => send.filter((r) => r.kind === 'page').length > 1), 'pages queued during the held send went out together');
+    assert.deepEqual(producer.sent.flat().map((r) => r.kind).filter((k) => k !== 'page'), ['begin', 'end']);
+    assert.equal(await checkpointPage(), undefined, 'a finished snapshot leaves nothing to resume');
+  });
+
+  it('Kafka failing mid-run: the checkpoint holds exactly the acknowledged pages, and a new run finishes the same snapshot from there', async () => {
+    await h.sim.resetStats(0);
+    const failing = new GatedProducer((n) => (n === 0 ? 'hold' : 'fail'));
+    const running = run(failing);
+    await waitFor('pages fetched ahead of the held send', 30_000, async () => ((await h.sim.calls(0, USER_GET)).calls >= 3 ? true : undefined), 10);
+    failing.release();
+    await assert.rejects(running, /broker down/);
+    assert.deepEqual(failing.pages(), [0]);
+    assert.equal(await checkpointPage(), 1, 'page 0 was acknowledged, nothing after it');
+
+    await h.sim.resetStats(0);
+    const producer = new GatedProducer(() => 'ack');
+    const result = done(await run(producer));
+    assert.equal(result.status, 'complete');
+    assert.equal(result.resumedFrom, 1);
+    assert.equal(result.snapshotId, failing.sent[0]?.[0]?.snapshotId, 'the same snapshot');
+    assert.equal((await h.sim.calls(0, USER_GET)).calls, 5, 'page 0 was not fetched again');
+    assert.deepEqual(producer.pages(), [1, 2, 3, 4, 5]);
   });
 });

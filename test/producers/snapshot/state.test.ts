@@ -3,9 +3,10 @@ import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { StateStore } from '../../../producers/snapshot/checkpoint.ts';
+import { CheckpointSaver, StateStore } from '../../../producers/snapshot/checkpoint.ts';
 import { acquireLease } from '../../../producers/snapshot/lease.ts';
-import { initialCheckpoint } from '../../../producers/snapshot/plan.ts';
+import { waitFor } from '../../support/env.ts';
+import { initialCheckpoint, type Checkpoint } from '../../../producers/snapshot/plan.ts';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -36,6 +37,57 @@ describe('snapshot checkpoint store', () => {
     await assert.rejects(store.readCheckpoint('wxa'), /not JSON/);
     writeFileSync(store.checkpointPath('wxa'), JSON.stringify({ ...initialCheckpoint('wxb', 's', 1) }));
     await assert.rejects(store.readCheckpoint('wxa'), /not a snapshot checkpoint of wxa/);
+  });
+});
+
+/** A store whose checkpoint writes wait for the test, and can be made to fail. */
+class HeldStore extends StateStore {
+  readonly started: number[] = [];
+  private release: (() => void) | undefined;
+  failWith: Error | undefined;
+
+  override async writeCheckpoint(checkpoint: Checkpoint): Promise<void> {
+    this.started.push(checkpoint.page);
+    await new Promise<void>((resolve) => { this.release = resolve; });
+    if (this.failWith !== undefined) throw this.failWith;
+    await super.writeCheckpoint(checkpoint);
+  }
+
+  finishWrite(): void {
+    this.release?.();
+  }
+}
+
+describe('CheckpointSaver', () => {
+  const at = (page: number): Checkpoint => ({ ...initialCheckpoint('wxa', 's1', 1000), page, cursor: `o${page}` });
+  const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+  it('writes one checkpoint at a time and skips those overtaken while it waited', async () => {
+    const store = new HeldStore(tempDir());
+    const saver = new CheckpointSaver(store);
+    saver.save(at(1));
+    saver.save(at(2));
+    saver.save(at(3));
+    await tick();
+    store.finishWrite();
+    await waitFor('the second write', 1000, () => (store.started.length === 2 ? true : undefined), 1);
+    store.finishWrite();
+    await saver.settled();
+    assert.deepEqual(store.started, [1, 3], '2 was overtaken by 3 before its turn');
+    assert.equal((await store.readCheckpoint('wxa'))?.page, 3, 'the newest is on disk');
+  });
+
+  it('stops writing after a failure and reports it', async () => {
+    const store = new HeldStore(tempDir());
+    const saver = new CheckpointSaver(store);
+    saver.save(at(1));
+    store.failWith = new Error('disk full');
+    await tick();
+    saver.save(at(2));
+    store.finishWrite();
+    await assert.rejects(saver.settled(), /disk full/);
+    assert.throws(() => { saver.throwIfFailed(); }, /disk full/);
+    assert.deepEqual(store.started, [1]);
   });
 });
 
