@@ -1,4 +1,6 @@
-import { MAX_EVENT_BYTES, APPID, EVENT_ID, FieldReader, OPENID, SNAPSHOT_ID, compact, readVersionedObject } from './fields.ts';
+import {
+  MAX_EVENT_BYTES, APPID, EVENT_ID, FieldReader, OPENID, SNAPSHOT_ID, checkRecordSize, compact, readVersionedObject, versionedReader,
+} from './fields.ts';
 
 export const USER_EVENT_VERSION = 1;
 export type UserEventType = 'subscribe' | 'unsubscribe';
@@ -57,13 +59,20 @@ export function validateUserEvent(reader: FieldReader): UserEvent {
   return event;
 }
 
+const WHAT = 'user event';
+
 export function decodeUserEvent(raw: Buffer | null): UserEvent {
-  return validateUserEvent(readVersionedObject(raw, 'user event', USER_EVENT_VERSION, MAX_EVENT_BYTES));
+  return validateUserEvent(readVersionedObject(raw, WHAT, USER_EVENT_VERSION, MAX_EVENT_BYTES));
 }
 
-/** Validates before encoding: the producing side never publishes what the consuming side would reject. */
+/**
+ * Validates before encoding: the producing side never publishes what the consuming side would reject. The
+ * event is checked as an object rather than by decoding the bytes: JSON keeps every value the rules accept
+ * as it is, and the callback role's hot path parses nothing it has just written.
+ */
 export function encodeUserEvent(event: UserEvent): Buffer {
+  validateUserEvent(versionedReader(event, WHAT, USER_EVENT_VERSION));
   const bytes = Buffer.from(JSON.stringify(event));
-  decodeUserEvent(bytes);
+  checkRecordSize(bytes, WHAT, MAX_EVENT_BYTES);
   return bytes;
 }

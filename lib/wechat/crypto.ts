@@ -4,7 +4,7 @@
  * Every failure is a WxsyncError with a CALLBACK_* code. Messages name what was wrong with the input,
  * never any key material, so they are safe to log.
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual, type Decipher } from 'node:crypto';
 import { ErrorCode, WxsyncError } from '../errors.ts';
 
 const KEY_BYTES = 32;
@@ -23,18 +23,40 @@ const AES_BLOCK = 16;
 export const MAX_ENCRYPTED_CHARS = 1024 * 1024;
 
 const ENCODING_AES_KEY = /^[A-Za-z0-9+/]{43}$/;
-// Node's base64 decoder silently skips characters outside the alphabet, so the alphabet is checked first.
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+// Node's base64 decoder silently skips characters outside the alphabet, so the alphabet is checked first:
+// a character outside it, or `=` anywhere but in a trailing run of at most two. Searching for the first bad
+// character costs a third of matching the whole string against the alphabet.
+const NOT_BASE64 = /[^A-Za-z0-9+/=]|=[^=]|={3}/;
 const HEX = /^[0-9a-fA-F]+$/;
 
 // ignoreBOM keeps a leading U+FEFF in the message instead of silently dropping it.
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+/** Where a UTF-16 unit's character falls in UTF-8 (code point) order: surrogates, of astral characters, last. */
+function utf8Rank(unit: number): number {
+  if (unit >= 0xe000) return unit - 0x800;
+  return unit >= 0xd800 ? unit + 0x2000 : unit;
+}
+
+/**
+ * The order of the strings' UTF-8 bytes, which the protocol sorts by (§5.1). JS's default sort compares
+ * UTF-16 units, which differs for astral characters; this compares the units with surrogates ranked above
+ * the rest of the BMP, without encoding each string first (a push's Encrypt value is hundreds of bytes).
+ */
+function utf8Order(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return utf8Rank(x) - utf8Rank(y);
+  }
+  return a.length - b.length;
+}
+
 function sha1OfSorted(parts: readonly string[]): string {
-  // The protocol sorts byte-wise (§5.1); JS's default sort compares UTF-16 units, which differs for
-  // astral characters, so compare the UTF-8 bytes.
-  const sorted = parts.map((p) => Buffer.from(p, 'utf8')).sort((x, y) => Buffer.compare(x, y));
-  return createHash('sha1').update(Buffer.concat(sorted)).digest('hex');
+  const hash = createHash('sha1');
+  for (const part of [...parts].sort(utf8Order)) hash.update(part, 'utf8');
+  return hash.digest('hex');
 }
 
 export function plainSignature(token: string, timestamp: string, nonce: string): string {
@@ -108,7 +130,7 @@ function decodeCiphertext(encrypt: string): Buffer {
   if (encrypt.length > MAX_ENCRYPTED_CHARS) {
     throw refuse(`the Encrypt value is ${encrypt.length} characters, more than the ${MAX_ENCRYPTED_CHARS} accepted`);
   }
-  if (encrypt.length % 4 !== 0 || !BASE64.test(encrypt)) throw refuse('the Encrypt value is not standard base64');
+  if (encrypt.length % 4 !== 0 || NOT_BASE64.test(encrypt)) throw refuse('the Encrypt value is not standard base64');
   const data = Buffer.from(encrypt, 'base64');
   if (data.length === 0 || data.length % AES_BLOCK !== 0) {
     throw refuse(`the ciphertext is ${data.length} bytes, not a non-zero multiple of ${AES_BLOCK}`);
@@ -116,10 +138,32 @@ function decodeCiphertext(encrypt: string): Buffer {
   return data;
 }
 
+/** Kept for the life of each key Buffer (see cbcDecrypt). */
+const ecbDeciphers = new WeakMap<Buffer, Decipher>();
+
+/**
+ * AES-256-CBC decryption with the key's first 16 bytes as IV (§6.3), as ECB plus CBC's chaining: the IV
+ * never changes for a key, so one ECB decipher per key serves every message, where creating a CBC decipher
+ * per message was the largest cost of a push. With padding off, ECB keeps no state between updates of whole
+ * blocks; a partial block would stay behind in the shared decipher and garble the next message, hence the
+ * check (decodeCiphertext already refuses such input).
+ */
+function cbcDecrypt(data: Buffer, key: Buffer): Buffer {
+  if (data.length % AES_BLOCK !== 0) throw new RangeError(`a ciphertext must be whole ${AES_BLOCK}-byte blocks`);
+  let ecb = ecbDeciphers.get(key);
+  if (ecb === undefined) {
+    ecb = createDecipheriv('aes-256-ecb', key, null);
+    ecb.setAutoPadding(false);
+    ecbDeciphers.set(key, ecb);
+  }
+  const plain = ecb.update(data);
+  for (let i = plain.length - 1; i >= AES_BLOCK; i--) plain[i] = (plain[i] ?? 0) ^ (data[i - AES_BLOCK] ?? 0);
+  for (let i = 0; i < IV_BYTES; i++) plain[i] = (plain[i] ?? 0) ^ (key[i] ?? 0);
+  return plain;
+}
+
 function tryKey(data: Buffer, key: Buffer, expectedAppid: Buffer): Attempt {
-  const decipher = createDecipheriv('aes-256-cbc', key, key.subarray(0, IV_BYTES));
-  decipher.setAutoPadding(false);
-  const padded = Buffer.concat([decipher.update(data), decipher.final()]);
+  const padded = cbcDecrypt(data, key);
 
   // A wrong key almost always fails here or at the length check, so those read as "decrypt failed"
   // rather than as an appid mismatch.

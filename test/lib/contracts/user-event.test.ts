@@ -71,6 +71,17 @@ describe('user event contract', () => {
     refused(Buffer.from(JSON.stringify({ ...event, correction: 'yes' })), ErrorCode.RecordInvalid);
   });
 
+  it('encodes only what it would decode, refusing with the decoder\'s codes', () => {
+    const encodeRefused = (candidate: unknown, code: string): void => {
+      assert.throws(() => encodeUserEvent(candidate as UserEvent), (error: unknown) => isWxsyncError(error) && error.code === code);
+    };
+    encodeRefused({ ...event, openid: '../etc' }, ErrorCode.RecordInvalid);
+    encodeRefused({ ...event, at: Number.NaN }, ErrorCode.RecordInvalid);
+    encodeRefused({ ...event, receivedAt: undefined }, ErrorCode.RecordInvalid);
+    encodeRefused({ ...event, v: 2 }, ErrorCode.RecordUndecodable);
+    encodeRefused({ ...event, remark: 'x'.repeat(70_000) }, ErrorCode.RecordUndecodable);
+  });
+
   it('ignores unknown members, including __proto__, without polluting prototypes', () => {
     const decoded = decodeUserEvent(Buffer.from(`{"__proto__":{"polluted":1},"extra":true,${JSON.stringify(event).slice(1)}`));
     assert.deepEqual(decoded, event);

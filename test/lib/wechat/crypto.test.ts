@@ -163,6 +163,22 @@ describe('signatures (§5.1, §6.4)', () => {
     const expected = createHash('sha1').update(`x${a}${b}`, 'utf8').digest('hex');
     assert.equal(plainSignature(b, 'x', a), expected);
   });
+
+  it('sorts as the UTF-8 bytes sort for any mix of ASCII, BMP and astral characters', () => {
+    const alphabet = ['a', 'b', '\u00e9', '\ud7ff', '\ue000', '\uff61', '\uffff', '\u{10000}', '\u{1F600}', '\u{10FFFF}'];
+    let seed = 7;
+    const random = (n: number): number => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return Math.floor((seed / 2 ** 31) * n);
+    };
+    const text = (): string => Array.from({ length: random(4) }, () => alphabet[random(alphabet.length)] as string).join('');
+    for (let i = 0; i < 2000; i++) {
+      const parts = [text(), text(), text(), text()] as const;
+      const bytes = parts.map((p) => Buffer.from(p, 'utf8')).sort((x, y) => Buffer.compare(x, y));
+      const expected = createHash('sha1').update(Buffer.concat(bytes)).digest('hex');
+      assert.equal(msgSignature(...parts), expected, JSON.stringify(parts));
+    }
+  });
 });
 
 describe('decodeEncodingAESKey (§6.2)', () => {
@@ -295,6 +311,18 @@ describe('decryptMessage round trip and key rotation', () => {
     assert.equal(decryptMessage(oldCipher, [dKey, eKey], 'appid'), '<xml>old</xml>');
     assert.equal(decryptMessage(newCipher, [dKey, eKey], 'appid'), '<xml>new</xml>');
     throwsCode(() => decryptMessage(newCipher, [eKey], 'appid'), ErrorCode.CallbackDecryptFailed);
+  });
+
+  it('carries nothing from one message to the next with the same key, whatever failed in between', () => {
+    const messages = ['<xml>1</xml>', 'z'.repeat(47), '', '<xml>多字节</xml>'];
+    const garbage = Buffer.alloc(48, 0x5a).toString('base64');
+    for (let round = 0; round < 3; round++) {
+      for (const msg of messages) {
+        assert.equal(decryptMessage(encryptMessage(msg, eKey, 'appid'), [dKey, eKey], 'appid'), msg);
+        throwsCode(() => decryptMessage(garbage, [eKey, dKey], 'appid'), ErrorCode.CallbackDecryptFailed);
+        throwsCode(() => decryptMessage(encryptMessage(msg, eKey, 'wxother'), [eKey], 'appid'), ErrorCode.CallbackAppidMismatch);
+      }
+    }
   });
 
   it('reports an appid mismatch over another key failing, whatever the order', () => {

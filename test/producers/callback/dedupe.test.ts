@@ -25,4 +25,20 @@ describe('EdgeDedupe', () => {
     for (const id of ['b', 'c', 'd', 'e']) await dedupe.once(id, () => Promise.resolve(id));
     assert.ok(dedupe.size <= 3);
   });
+
+  it('evicts settled ids by age and by size, oldest first, but never one still being published', async () => {
+    let now = 0;
+    const dedupe = new EdgeDedupe<string>(1000, 2, () => now);
+    let release: (v: string) => void = () => undefined;
+    const pending = dedupe.once('p', () => new Promise((resolve) => { release = resolve; }));
+    for (const id of ['a', 'b', 'c']) await dedupe.once(id, () => Promise.resolve(id));
+    const retry = dedupe.once('p', () => Promise.resolve('again'));
+    release('first');
+    assert.deepEqual(await pending, { outcome: 'first', duplicate: false });
+    assert.deepEqual(await retry, { outcome: 'first', duplicate: true });
+    assert.deepEqual(await dedupe.once('a', () => Promise.resolve('a2')), { outcome: 'a2', duplicate: false }, 'the oldest settled id was evicted');
+    now = 5000;
+    await dedupe.once('z', () => Promise.resolve('z'));
+    assert.equal(dedupe.size, 1, 'expired ids are still remembered');
+  });
 });
