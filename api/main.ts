@@ -14,13 +14,17 @@ export const startApiRole: RoleStarter = ({ config, clickhouse }) => {
   return Promise.resolve({
     name: 'api',
     routes: [['/api/followers/', async (req, res) => {
+      const refuse = (status: number, text: string): void => {
+        res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end(`${text}\n`);
+      };
       const appid = FOLLOWERS.exec(req.url ?? '')?.[1];
-      const refusal = req.method !== 'GET' ? [405, 'use GET'] as const
-        : appid === undefined ? [404, 'not found'] as const
-          : accounts.has(appid) ? undefined : [404, `unknown account ${appid}`] as const;
-      if (refusal !== undefined || appid === undefined) {
-        res.writeHead(refusal?.[0] ?? 404, { 'content-type': 'text/plain; charset=utf-8' });
-        res.end(`${refusal?.[1] ?? 'not found'}\n`);
+      if (req.method !== 'GET') {
+        refuse(405, 'use GET');
+        return;
+      }
+      if (appid === undefined || !accounts.has(appid)) {
+        refuse(404, appid === undefined ? 'not found' : `unknown account ${appid}`);
         return;
       }
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });

@@ -1,6 +1,7 @@
 import { callbackEventId } from '../../lib/contracts/event-id.ts';
 import { encodeUserEvent, userEventKey, type UserEvent, type UserEventType } from '../../lib/contracts/user-event.ts';
 import type { KafkaGateway, OutRecord } from '../../lib/kafka.ts';
+import { lagging } from '../../producers/reconcile/watermark.ts';
 
 export const T0 = Date.UTC(2026, 0, 1);
 
@@ -39,12 +40,7 @@ export async function produceAll(kafka: KafkaGateway, topic: string, records: re
 /** True once the group has committed every partition of every topic up to its end. */
 export async function caughtUp(kafka: KafkaGateway, groupId: string, topics: readonly string[]): Promise<boolean> {
   for (const topic of topics) {
-    const ends = await kafka.endOffsets(topic);
-    const committed = await kafka.committedOffsets(groupId, topic);
-    for (const [partition, end] of ends) {
-      if (end === '0') continue;
-      if (committed.get(partition) !== end) return false;
-    }
+    if (lagging(await kafka.endOffsets(topic), await kafka.committedOffsets(groupId, topic)).length > 0) return false;
   }
   return true;
 }
