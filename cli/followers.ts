@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { followerLines } from '../api/followers.ts';
-import { readText, requestRunning } from '../lib/api-client.ts';
+import { answerError, requestRunning } from '../lib/api-client.ts';
 import { createClickHouse } from '../lib/clickhouse.ts';
 import { loadConfig } from '../lib/config.ts';
 import { ErrorCode, WxsyncError } from '../lib/errors.ts';
@@ -29,12 +29,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   // ⚑ While `wxsync run` holds the embedded store, only it may open it: ask it.
   const answer = await requestRunning(config.http.port, 'GET', `/api/followers/${appid}`);
   if (answer !== undefined) {
-    if (answer.status !== 200) {
-      const text = (await readText(answer.body)).trim();
-      throw new WxsyncError(ErrorCode.ApiRequestFailed, answer.status === 404 && text === 'not found'
-        ? `the wxsync run on port ${config.http.port} has no api role; start it with the api role`
-        : `wxsync run on port ${config.http.port} answered ${answer.status}: ${text}`);
-    }
+    if (answer.status !== 200) throw await answerError(answer, config.http.port, 'api');
     answer.body.setEncoding('utf8');
     for await (const chunk of answer.body) await write(chunk as string);
     return 0;

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { readText, requestRunning } from '../lib/api-client.ts';
+import { answerError, readText, requestRunning } from '../lib/api-client.ts';
 import { createClickHouse } from '../lib/clickhouse.ts';
 import { loadConfig } from '../lib/config.ts';
 import { ErrorCode, WxsyncError } from '../lib/errors.ts';
@@ -57,13 +57,8 @@ async function viaRunningProcess(port: number, appid: string, dryRun: boolean, s
   if (snapshotId !== undefined) query.set('snapshot', snapshotId);
   const answer = await requestRunning(port, 'POST', `/api/reconcile/${appid}?${query.toString()}`);
   if (answer === undefined) return undefined;
-  const text = await readText(answer.body);
-  if (answer.status === 200) return JSON.parse(text) as ReconcileReport;
-  if (answer.status === 404 && text.trim() === 'not found') {
-    throw new WxsyncError(ErrorCode.ApiRequestFailed, `the wxsync run on port ${port} has no reconcile role; start it with the reconcile role`);
-  }
-  const error = JSON.parse(text) as { error?: string; code?: string };
-  throw new WxsyncError(ErrorCode.ApiRequestFailed, `wxsync run on port ${port} failed the reconcile (${error.code ?? answer.status}): ${error.error ?? text}`);
+  if (answer.status !== 200) throw await answerError(answer, port, 'reconcile');
+  return JSON.parse(await readText(answer.body)) as ReconcileReport;
 }
 
 async function direct(appid: string, dryRun: boolean, snapshotId: string | undefined, config: ReturnType<typeof loadConfig>): Promise<ReconcileReport> {

@@ -1,12 +1,15 @@
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../lib/config.ts';
+import { createInterface } from 'node:readline';
+import { answerError, requestRunning } from '../lib/api-client.ts';
+import { loadConfig, type Config } from '../lib/config.ts';
 import { ErrorCode, WxsyncError } from '../lib/errors.ts';
 import { createKafkaGateway } from '../lib/kafka.ts';
 import { createLogger } from '../lib/logger.ts';
 import { topicSpecs } from '../lib/topics.ts';
 import { WechatClients } from '../lib/wechat/client.ts';
-import { snapshotter } from '../producers/snapshot/main.ts';
-import { progressReporter } from '../producers/snapshot/progress.ts';
+import { snapshotter, type SnapshotStreamLine } from '../producers/snapshot/main.ts';
+import { progressReporter, type ProgressReporter } from '../producers/snapshot/progress.ts';
+import type { SnapshotResult } from '../producers/snapshot/runner.ts';
 
 export const summary = 'one snapshot of an account now, with a progress bar on a terminal';
 
@@ -23,43 +26,84 @@ export async function main(argv: readonly string[]): Promise<number> {
   const [appid, ...extra] = parsed.positionals;
   if (appid === undefined || extra.length > 0) throw new WxsyncError(ErrorCode.UsageInvalid, USAGE);
   const config = loadConfig();
-  const logger = createLogger(config.logLevel);
-  const abort = new AbortController();
-  const clients = new WechatClients({ apiBase: config.wechatApiBase, accounts: config.accounts, logger, signal: abort.signal });
-  clients.get(appid);
-  // ⚑ The embedded store may be held by `wxsync run`: this command opens only Kafka and WeChat, so it
-  // skips enrichment (the scheduled role, which has the store, enriches).
-  const kafka = createKafkaGateway(config.kafka, logger, '-snapshot');
+  if (!config.accounts.some((a) => a.appid === appid)) throw new WxsyncError(ErrorCode.UsageInvalid, `unknown account ${appid}: it is not in WXSYNC_ACCOUNTS`);
   const progress = progressReporter(process.stderr);
+  const abort = new AbortController();
   const onSignal = (): void => { abort.abort(); };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  let result: SnapshotResult;
   try {
-    await kafka.ensureTopics(topicSpecs(config));
-    const producer = await kafka.producer();
-    const result = await snapshotter({ config, clients, producer, logger, signal: abort.signal, onProgress: (p) => { progress.update(p); } })(appid);
-    progress.finish();
-    if (parsed.values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
-    switch (result.status) {
-      case 'complete':
-        if (!parsed.values.json) process.stdout.write(`snapshot ${result.snapshotId} complete: ${result.openids} openids in ${result.pages} pages, ${result.calls} user/get calls${result.resumedFrom === undefined ? '' : `, resumed at page ${result.resumedFrom}`}\n`);
-        return 0;
-      case 'incomplete':
-        process.stderr.write(`wxsync: snapshot ${result.snapshotId} ended incomplete after ${result.pages} pages: ${result.reason ?? ''}\n`);
-        return 1;
-      case 'stopped':
-        process.stderr.write(`wxsync: snapshot ${result.snapshotId} stopped at page ${result.pages} (${result.reason}); run again to resume it\n`);
-        return 1;
-      case 'refused':
-        process.stderr.write(`wxsync: ${result.reason}\n`);
-        return 3;
-      case 'busy':
-        process.stderr.write(`wxsync: ${result.reason}\n`);
-        return 4;
-    }
+    result = await viaRunningProcess(config.http.port, appid, progress, abort.signal) ?? await direct(appid, config, progress, abort.signal);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+  }
+  progress.finish();
+  if (parsed.values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+  switch (result.status) {
+    case 'complete':
+      if (!parsed.values.json) process.stdout.write(`snapshot ${result.snapshotId} complete: ${result.openids} openids in ${result.pages} pages, ${result.calls} user/get calls${result.resumedFrom === undefined ? '' : `, resumed at page ${result.resumedFrom}`}\n`);
+      return 0;
+    case 'incomplete':
+      process.stderr.write(`wxsync: snapshot ${result.snapshotId} ended incomplete after ${result.pages} pages: ${result.reason ?? ''}\n`);
+      return 1;
+    case 'stopped':
+      process.stderr.write(`wxsync: snapshot ${result.snapshotId} stopped at page ${result.pages} (${result.reason}); run again to resume it\n`);
+      return 1;
+    case 'refused':
+      process.stderr.write(`wxsync: ${result.reason}\n`);
+      return 3;
+    case 'busy':
+      process.stderr.write(`wxsync: ${result.reason}\n`);
+      return 4;
+  }
+}
+
+/**
+ * ⚑ While `wxsync run` holds the embedded store, the snapshot runs inside it (through its API), so it is
+ * enriched from the store; its progress streams back as JSON lines. Undefined when nothing listens on PORT
+ * or what listens has no snapshot role.
+ */
+async function viaRunningProcess(port: number, appid: string, progress: ProgressReporter, signal: AbortSignal): Promise<SnapshotResult | undefined> {
+  const answer = await requestRunning(port, 'POST', `/api/snapshot/${appid}`);
+  if (answer === undefined) return undefined;
+  if (answer.status !== 200) {
+    const error = await answerError(answer, port, 'snapshot');
+    // A run without the snapshot role leaves snapshots to this command, which never opens the store.
+    if (error.details['missingRole'] === true) return undefined;
+    throw error;
+  }
+  // Going away stops the run there like a shutdown: it keeps its checkpoint.
+  const onAbort = (): void => { answer.body.destroy(); };
+  signal.addEventListener('abort', onAbort);
+  try {
+    for await (const text of createInterface({ input: answer.body, crlfDelay: Infinity })) {
+      const line = JSON.parse(text) as SnapshotStreamLine;
+      if ('progress' in line) progress.update(line.progress);
+      else if ('result' in line) return line.result;
+      else throw new WxsyncError(ErrorCode.ApiRequestFailed, `wxsync run on port ${port} failed the snapshot (${line.code}): ${line.error}`);
+    }
+  } catch (error) {
+    if (!signal.aborted) throw error;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+  throw new WxsyncError(ErrorCode.ApiRequestFailed, signal.aborted
+    ? `stopped; the wxsync run on port ${port} keeps the snapshot's checkpoint, run again to resume it`
+    : `wxsync run on port ${port} ended the answer without a result`);
+}
+
+/** Nothing runs here: this command opens only Kafka and WeChat (never chDB: its memory stays the crawl's), so it does not enrich. */
+async function direct(appid: string, config: Config, progress: ProgressReporter, signal: AbortSignal): Promise<SnapshotResult> {
+  const logger = createLogger(config.logLevel);
+  const clients = new WechatClients({ apiBase: config.wechatApiBase, accounts: config.accounts, logger, signal });
+  const kafka = createKafkaGateway(config.kafka, logger, '-snapshot');
+  try {
+    await kafka.ensureTopics(topicSpecs(config));
+    const producer = await kafka.producer();
+    return await snapshotter({ config, clients, kafka, producer, owner: 'wxsync snapshot', logger, signal })(appid, { onProgress: (p) => { progress.update(p); } });
+  } finally {
     await kafka.close();
     clients.close();
   }

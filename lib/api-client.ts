@@ -29,3 +29,22 @@ export async function readText(body: http.IncomingMessage): Promise<string> {
   for await (const chunk of body) text += chunk as string;
   return text;
 }
+
+/**
+ * The error for an answer other than 200. A bare `not found` is the server's own 404: the running process
+ * lacks the role that serves the path (`details.missingRole`). Routes answer errors as JSON `{ error, code }`.
+ */
+export async function answerError(answer: ApiAnswer, port: number, role: string): Promise<WxsyncError> {
+  const text = (await readText(answer.body)).trim();
+  if (answer.status === 404 && text === 'not found') {
+    return new WxsyncError(ErrorCode.ApiRequestFailed, `the wxsync run on port ${port} has no ${role} role; start it with the ${role} role`, { details: { missingRole: true } });
+  }
+  let detail = text;
+  try {
+    const body = JSON.parse(text) as { error?: unknown; code?: unknown };
+    if (typeof body.error === 'string') detail = typeof body.code === 'string' ? `${body.code}: ${body.error}` : body.error;
+  } catch {
+    // Not JSON: the text itself says it.
+  }
+  return new WxsyncError(ErrorCode.ApiRequestFailed, `wxsync run on port ${port} answered ${answer.status}: ${detail}`);
+}

@@ -25,6 +25,8 @@ export interface Topics {
   readonly snapshots: string;
   readonly userProfiles: string;
   readonly dlq: string;
+  /** One partition, never written: the topic the snapshot lease groups subscribe to. */
+  readonly leases: string;
 }
 
 export type ClickHouseTarget =
@@ -75,12 +77,14 @@ export interface Config {
     readonly dedupeWindowMs: number;
   };
   readonly snapshot: {
-    /** Checkpoints, leases and per-day call counts of the snapshot producer. */
+    /** Checkpoints and per-day call counts of the snapshot producer. */
     readonly dir: string;
     /** Snapshots of different accounts running at once in one process. */
     readonly concurrency: number;
-    /** A lease whose holder stopped heart-beating this long ago may be taken over. */
+    /** A snapshot lease whose holder stopped heart-beating this long ago goes to the next contender. */
     readonly leaseTtlMs: number;
+    /** + appid: the Kafka consumer group that is an account's snapshot lease. */
+    readonly leaseGroupPrefix: string;
     /** A checkpoint older than this is not resumed (WeChat cursors are short-lived, §2.2): the run is ended incomplete. */
     readonly resumeMaxAgeMs: number;
     /** user/get calls per account per day, used when /openapi/quota/get cannot tell. */
@@ -161,12 +165,15 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     snapshots: `${prefix}wx.snapshots`,
     userProfiles: `${prefix}wx.user.profiles`,
     dlq: `${prefix}wx.dlq`,
+    leases: `${prefix}wx.leases`,
   };
   const partitions = {
     userEvents: int('WXSYNC_EVENTS_PARTITIONS', 12, 1, 1000),
     snapshots: int('WXSYNC_SNAPSHOTS_PARTITIONS', 6, 1, 1000),
     userProfiles: int('WXSYNC_PROFILES_PARTITIONS', 6, 1, 1000),
     dlq: int('WXSYNC_DLQ_PARTITIONS', 1, 1, 1000),
+    // A lease is partition 0 of this topic; more partitions would only go unused.
+    leases: 1,
   };
 
   const firstBrokerPort = Number(brokers[0]?.split(':')[1] ?? 9092);
@@ -229,7 +236,9 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     snapshot: {
       dir: path.resolve(cwd, str('WXSYNC_SNAPSHOT_DIR', path.join(dataDir, 'snapshots'))),
       concurrency: int('WXSYNC_SNAPSHOT_CONCURRENCY', 4, 1, 1000),
-      leaseTtlMs: int('WXSYNC_SNAPSHOT_LEASE_TTL_S', 60, 5, 3600) * 1000,
+      // Kafka's group session timeout, within the broker's default bounds (6 s to 30 min).
+      leaseTtlMs: int('WXSYNC_SNAPSHOT_LEASE_TTL_S', 10, 6, 1800) * 1000,
+      leaseGroupPrefix: `${prefix}wxsync-snapshot-lease.`,
       resumeMaxAgeMs: int('WXSYNC_SNAPSHOT_RESUME_MAX_AGE_S', 3600, 0, 7 * 24 * 3600) * 1000,
       userGetDailyQuota: int('WXSYNC_USER_GET_DAILY_QUOTA', 500, 1, 100_000_000),
       batchgetConcurrency: int('WXSYNC_BATCHGET_CONCURRENCY', 4, 1, 64),

@@ -33,6 +33,8 @@ export const ErrorCode = {
   // Reconcile (producers/reconcile) and the API the CLI reaches a running `wxsync run` through.
   StoreBehind: 'STORE_BEHIND',
   ApiRequestFailed: 'API_REQUEST_FAILED',
+  // A Kafka group lease (one snapshot per account) taken away while held.
+  LeaseLost: 'LEASE_LOST',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

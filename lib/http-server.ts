@@ -26,6 +26,31 @@ function send(res: http.ServerResponse, status: number, body: string, type = 'te
   res.end(body);
 }
 
+export function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  send(res, status, `${JSON.stringify(body)}\n`, 'application/json');
+}
+
+/**
+ * The account and query of `POST <prefix><appid>[?query]` (an API route of a role), or undefined once the
+ * request was answered 404 (another path, an account not configured) or 405 (another method).
+ */
+export function postedAccount(
+  req: http.IncomingMessage, res: http.ServerResponse, prefix: string, accounts: ReadonlySet<string>,
+): { readonly appid: string; readonly query: URLSearchParams } | undefined {
+  const url = req.url ?? '';
+  const match = url.startsWith(prefix) ? /^([A-Za-z0-9_-]{1,64})(?:\?(.*))?$/.exec(url.slice(prefix.length)) : null;
+  if (match === null || req.method !== 'POST') {
+    sendJson(res, match === null ? 404 : 405, { error: match === null ? 'not found' : 'use POST' });
+    return undefined;
+  }
+  const appid = match[1] ?? '';
+  if (!accounts.has(appid)) {
+    sendJson(res, 404, { error: `unknown account ${appid}` });
+    return undefined;
+  }
+  return { appid, query: new URLSearchParams(match[2] ?? '') };
+}
+
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
   const server = http.createServer((req, res) => {
     const url = req.url ?? '/';

@@ -3,6 +3,7 @@
  * interfaces below, so the client library can be swapped without touching producers or consumers.
  */
 import {
+  AssignerProtocol,
   Kafka,
   Partitioners,
   logLevel as KafkaLogLevel,
@@ -11,8 +12,10 @@ import {
   type EachBatchPayload,
   type ICustomPartitioner,
   type LogEntry,
+  type PartitionAssigner,
   type Producer,
 } from 'kafkajs';
+import { hostname } from 'node:os';
 import type { Config } from './config.ts';
 import { ErrorCode, WxsyncError } from './errors.ts';
 import type { Logger } from './logger.ts';
@@ -78,6 +81,35 @@ export interface ConsumerOptions {
   readonly sessionTimeoutMs?: number;
 }
 
+/** What a contender for a lease tells the others (the group's member metadata). */
+export interface LeaseClaim {
+  /** host:pid and what the process is, shown to a contender that is refused. */
+  readonly owner: string;
+  /** When it asked (ms); the earliest asker wins a free lease. */
+  readonly since: number;
+  /** True once it holds the lease: a holder keeps it through every rebalance. */
+  readonly holding: boolean;
+}
+
+export interface Lease {
+  /** Aborted when the group gave the lease to another member or the membership failed: stop writing at once. */
+  readonly lost: AbortSignal;
+  release(): Promise<void>;
+}
+
+export type LeaseAttempt = { readonly lease: Lease } | { readonly heldBy: string };
+
+export interface LeaseOptions {
+  /** The consumer group that is the lease: one per guarded thing (one per account). */
+  readonly group: string;
+  /** A one-partition topic the group subscribes to; never written. */
+  readonly topic: string;
+  /** Who is asking, for the refusal message of others. */
+  readonly owner: string;
+  /** A holder that stops heart-beating loses the lease after this long (the group's session timeout). */
+  readonly sessionTimeoutMs: number;
+}
+
 export interface KafkaGateway {
   ensureTopics(specs: readonly TopicSpec[]): Promise<void>;
   producer(): Promise<RecordProducer>;
@@ -86,6 +118,13 @@ export interface KafkaGateway {
   endOffsets(topic: string): Promise<Map<number, string>>;
   /** The committed offset of every partition of a topic for a group ('-1' when none). */
   committedOffsets(groupId: string, topic: string): Promise<Map<number, string>>;
+  /**
+   * At most one holder per group across every process and machine that reaches the broker: Kafka's group
+   * coordinator gives the one partition to one member per generation, and the assignor below keeps it with
+   * its holder, so a later contender is refused rather than taking it. A dead holder's session expires after
+   * `sessionTimeoutMs`; a contender waiting on that then wins.
+   */
+  acquireLease(options: LeaseOptions): Promise<LeaseAttempt>;
   /** Reads every record of a topic from the beginning up to its current end (tests, tools). */
   readAll(topic: string, timeoutMs: number): Promise<InRecord[]>;
   close(): Promise<void>;
@@ -152,6 +191,67 @@ const keyHashPartitioner: ICustomPartitioner = () => {
   };
 };
 
+/**
+ * The member that gets a lease: the one holding it, else the earliest claim (member id breaks ties, so every
+ * leader computes the same). Two members can both say they hold only across a session expiry; the earlier
+ * claim keeps it and the other learns it lost from its next assignment.
+ */
+export function leaseHolder(members: readonly { readonly memberId: string; readonly claim: LeaseClaim }[]): string | undefined {
+  let best: { readonly memberId: string; readonly claim: LeaseClaim } | undefined;
+  for (const member of members) {
+    if (best === undefined) { best = member; continue; }
+    const a = member.claim;
+    const b = best.claim;
+    if (a.holding !== b.holding ? a.holding : a.since !== b.since ? a.since < b.since : member.memberId < best.memberId) best = member;
+  }
+  return best?.memberId;
+}
+
+const UNKNOWN_CLAIM: LeaseClaim = { owner: 'an unknown process', since: Number.MAX_SAFE_INTEGER, holding: false };
+
+/** A claim from another member's metadata; anything unreadable ranks last rather than failing the group. */
+export function decodeLeaseClaim(metadata: Buffer | null | undefined): LeaseClaim {
+  if (metadata === null || metadata === undefined) return UNKNOWN_CLAIM;
+  try {
+    const userData = AssignerProtocol.MemberMetadata.decode(metadata)?.userData;
+    const claim = JSON.parse(userData?.toString('utf8') ?? '') as Partial<LeaseClaim>;
+    if (typeof claim.owner !== 'string' || typeof claim.since !== 'number' || typeof claim.holding !== 'boolean') return UNKNOWN_CLAIM;
+    return { owner: claim.owner.slice(0, 200), since: claim.since, holding: claim.holding };
+  } catch {
+    return UNKNOWN_CLAIM;
+  }
+}
+
+const LEASE_ASSIGNER = 'WxsyncLease';
+
+/** A lease group member's metadata carrying `userData` (a JSON claim); exported for tests of hostile claims. */
+export function leaseMetadata(topics: string[], userData: Buffer): Buffer {
+  return AssignerProtocol.MemberMetadata.encode({ version: 0, topics, userData });
+}
+
+/** The assignor of lease groups: partition 0 of the lease topic to `leaseHolder`, nothing to the others. */
+function leaseAssigner(claim: () => LeaseClaim, topic: string): PartitionAssigner {
+  return () => ({
+    name: LEASE_ASSIGNER,
+    version: 0,
+    assign({ members }) {
+      const holder = leaseHolder(members.map((m) => ({ memberId: m.memberId, claim: decodeLeaseClaim(m.memberMetadata) })));
+      return Promise.resolve(members.map((m) => ({
+        memberId: m.memberId,
+        memberAssignment: AssignerProtocol.MemberAssignment.encode({
+          version: 0, assignment: m.memberId === holder ? { [topic]: [0] } : {}, userData: Buffer.alloc(0),
+        }),
+      })));
+    },
+    protocol({ topics }) {
+      return {
+        name: LEASE_ASSIGNER,
+        metadata: leaseMetadata(topics, Buffer.from(JSON.stringify(claim()))),
+      };
+    },
+  });
+}
+
 export function createKafkaGateway(config: Config['kafka'], logger: Logger, clientSuffix = ''): KafkaGateway {
   const kafka = new Kafka({
     clientId: `${config.clientId}${clientSuffix}`,
@@ -176,6 +276,19 @@ export function createKafkaGateway(config: Config['kafka'], logger: Logger, clie
       admin = created;
     }
     return admin;
+  }
+
+  async function describeLeaseHolder(options: LeaseOptions): Promise<string | undefined> {
+    const { groups } = await (await getAdmin()).describeGroups([options.group]);
+    for (const member of groups[0]?.members ?? []) {
+      const assignment = AssignerProtocol.MemberAssignment.decode(member.memberAssignment)?.assignment ?? {};
+      if ((assignment[options.topic] ?? []).includes(0)) {
+        const claim = decodeLeaseClaim(member.memberMetadata);
+        const since = new Date(claim.since);
+        return Number.isNaN(since.getTime()) ? claim.owner : `${claim.owner} since ${since.toISOString()}`;
+      }
+    }
+    return undefined;
   }
 
   return {
@@ -312,6 +425,58 @@ export function createKafkaGateway(config: Config['kafka'], logger: Logger, clie
       const a = await getAdmin();
       const [entry] = await a.fetchOffsets({ groupId, topics: [topic] });
       return new Map((entry?.partitions ?? []).map((p) => [p.partition, p.offset]));
+    },
+
+    async acquireLease(options) {
+      let claim: LeaseClaim = { owner: `${hostname()}:${process.pid} ${options.owner}`, since: Date.now(), holding: false };
+      const consumer: Consumer = kafka.consumer({
+        groupId: options.group,
+        partitionAssigners: [leaseAssigner(() => claim, options.topic)],
+        sessionTimeout: options.sessionTimeoutMs,
+        // A member that does not rejoin within this is dropped: bounds how long a dead holder blocks a contender.
+        rebalanceTimeout: options.sessionTimeoutMs,
+        heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 5)),
+        maxWaitTimeInMs: 500,
+        retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 5000 },
+      });
+      const lost = new AbortController();
+      // Written by the group's events, so an object: TypeScript does not narrow through callbacks.
+      const membership = { joins: 0, holds: false };
+      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+        membership.joins += 1;
+        const mine = (payload.memberAssignment[options.topic] ?? []).includes(0);
+        if (membership.holds && !mine) lost.abort(new WxsyncError(ErrorCode.LeaseLost, `lease ${options.group} went to another member after a rebalance`));
+        membership.holds = mine;
+        if (mine) claim = { ...claim, holding: true };
+      });
+      consumer.on(consumer.events.CRASH, ({ payload }) => {
+        // kafkajs restarts a crashed consumer, but the session may have expired meanwhile: the lease is in doubt.
+        lost.abort(new WxsyncError(ErrorCode.LeaseLost, `lease ${options.group} lost: ${payload.error.message}`, { retriable: true, cause: payload.error }));
+      });
+      const disconnect = async (): Promise<void> => {
+        closers.delete(disconnect);
+        await consumer.disconnect();
+      };
+      closers.add(disconnect);
+      try {
+        await consumer.connect();
+        await consumer.subscribe({ topic: options.topic, fromBeginning: false });
+        // run() returns once the first join and sync are done, so the GROUP_JOIN above has been seen.
+        await consumer.run({ eachMessage: () => Promise.resolve() });
+      } catch (error) {
+        await disconnect().catch(() => undefined);
+        throw toWxsyncError(error, `cannot join lease group ${options.group}`);
+      }
+      if (membership.joins === 0 || lost.signal.aborted) {
+        await disconnect();
+        throw new WxsyncError(ErrorCode.KafkaRequestFailed, `lease group ${options.group} did not assign`, { retriable: true });
+      }
+      if (!membership.holds) {
+        const heldBy = await describeLeaseHolder(options).catch(() => undefined);
+        await disconnect();
+        return { heldBy: heldBy ?? 'another process' };
+      }
+      return { lease: { lost: lost.signal, release: disconnect } };
     },
 
     async readAll(topic, timeoutMs) {

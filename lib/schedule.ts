@@ -40,7 +40,8 @@ export interface SchedulerOptions {
   readonly job: string;
   readonly accounts: readonly Account[];
   readonly cronOf: (account: Account) => string | undefined;
-  readonly concurrency: number;
+  /** The process-wide limit, shared with runs asked for through the API. */
+  readonly limiter: Limiter;
   readonly logger: Logger;
   readonly run: (appid: string) => Promise<unknown>;
 }
@@ -54,7 +55,7 @@ export interface Scheduler {
 }
 
 export function startScheduler(options: SchedulerOptions): Scheduler {
-  const limiter = new Limiter(options.concurrency);
+  const { limiter } = options;
   const inFlight = new Map<string, Promise<void>>();
   let stopping = false;
 

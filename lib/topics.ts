@@ -8,7 +8,7 @@ import type { TopicSpec } from './kafka.ts';
 export const SNAPSHOTS_MAX_BATCH_BYTES = 2 * 1024 * 1024;
 
 /**
- * wxsync's four topics as it creates them. Here rather than in cli/run.ts so commands that need only
+ * wxsync's topics as it creates them. Here rather than in cli/run.ts so commands that need only
  * Kafka (`wxsync snapshot`) can create them without loading the ClickHouse engine.
  */
 export function topicSpecs(config: Config): TopicSpec[] {
@@ -18,5 +18,6 @@ export function topicSpecs(config: Config): TopicSpec[] {
     { topic: topics.snapshots, partitions: partitions.snapshots, config: { 'max.message.bytes': String(SNAPSHOTS_MAX_BATCH_BYTES) } },
     { topic: topics.userProfiles, partitions: partitions.userProfiles, config: { 'cleanup.policy': 'compact,delete' } },
     { topic: topics.dlq, partitions: partitions.dlq, config: { 'retention.ms': String(30 * 24 * 3600 * 1000) } },
+    { topic: topics.leases, partitions: partitions.leases },
   ];
 }

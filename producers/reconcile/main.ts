@@ -4,10 +4,11 @@ import type { ClickHouseClient } from '../../lib/clickhouse.ts';
 import type { Config } from '../../lib/config.ts';
 import { SNAPSHOT_ID } from '../../lib/contracts/fields.ts';
 import { isWxsyncError } from '../../lib/errors.ts';
+import { postedAccount, sendJson } from '../../lib/http-server.ts';
 import type { KafkaGateway, RecordProducer } from '../../lib/kafka.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { RoleStarter } from '../../lib/role.ts';
-import { startScheduler } from '../../lib/schedule.ts';
+import { Limiter, startScheduler } from '../../lib/schedule.ts';
 import { WechatClients } from '../../lib/wechat/client.ts';
 import { observedReconciler } from './metrics.ts';
 import { createReconciler, type Reconciler } from './runner.ts';
@@ -42,31 +43,15 @@ export function reconcilerFor(context: ReconcilerContext): { reconciler: Reconci
   return { reconciler, store };
 }
 
-const ROUTE = /^\/api\/reconcile\/([A-Za-z0-9_-]{1,64})(?:\?(.*))?$/;
-
-function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
-  const text = `${JSON.stringify(body)}\n`;
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
 /**
  * `POST /api/reconcile/<appid>[?dryRun=1][&snapshot=<id>]`: how `wxsync reconcile` reaches a running
  * process that holds the embedded store. Answers the run's report, 404 for an unknown account.
  */
 export function reconcileRoute(reconciler: Reconciler, accounts: ReadonlySet<string>): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> {
   return async (req, res) => {
-    const match = ROUTE.exec(req.url ?? '');
-    if (match === null || req.method !== 'POST') {
-      sendJson(res, match === null ? 404 : 405, { error: match === null ? 'not found' : 'use POST' });
-      return;
-    }
-    const appid = match[1] ?? '';
-    if (!accounts.has(appid)) {
-      sendJson(res, 404, { error: `unknown account ${appid}` });
-      return;
-    }
-    const query = new URLSearchParams(match[2] ?? '');
+    const posted = postedAccount(req, res, '/api/reconcile/', accounts);
+    if (posted === undefined) return;
+    const { appid, query } = posted;
     const snapshotId = query.get('snapshot') ?? undefined;
     if (snapshotId !== undefined && !SNAPSHOT_ID.test(snapshotId)) {
       sendJson(res, 400, { error: `snapshot must match ${SNAPSHOT_ID.source}` });
@@ -95,7 +80,7 @@ export const startReconcileRole: RoleStarter = async ({ config, kafka, clickhous
     job: 'reconcile',
     accounts: config.accounts,
     cronOf: (a) => a.reconcileCron,
-    concurrency: config.snapshot.concurrency,
+    limiter: new Limiter(config.snapshot.concurrency),
     logger,
     run: (appid) => reconciler.run({ appid, dryRun: false, trigger: 'schedule' }),
   });

@@ -11,7 +11,7 @@
  */
 import { encodeSnapshotRecord, snapshotKey, SNAPSHOT_VERSION, type SnapshotRecord } from '../../lib/contracts/snapshot.ts';
 import { ErrorCode, describeError, isWxsyncError } from '../../lib/errors.ts';
-import type { OutRecord, RecordProducer } from '../../lib/kafka.ts';
+import type { LeaseAttempt, OutRecord, RecordProducer } from '../../lib/kafka.ts';
 import { SNAPSHOTS_MAX_BATCH_BYTES } from '../../lib/topics.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { ProfileSource } from '../../lib/wechat/batchget.ts';
@@ -19,7 +19,6 @@ import { USER_GET_API, type ApiQuota, type UserGetAnswer } from '../../lib/wecha
 import { followerPages, type FollowerPage, type FollowerSource } from '../../lib/wechat/pager.ts';
 import { CheckpointSaver, type StateStore } from './checkpoint.ts';
 import { Enricher, type KnownOpenids } from './enrich.ts';
-import { acquireLease } from './lease.ts';
 import { BatchPublisher } from './publisher.ts';
 import {
   advance, endRecord, initialCheckpoint, ledgerFor, newSnapshotId, quotaDecision, remainingCalls, startDecision,
@@ -31,7 +30,6 @@ export interface SnapshotSource extends FollowerSource, ProfileSource {
 }
 
 export interface SnapshotSettings {
-  readonly leaseTtlMs: number;
   readonly resumeMaxAgeMs: number;
   readonly userGetDailyQuota: number;
   readonly batchgetConcurrency: number;
@@ -55,6 +53,8 @@ export interface SnapshotDeps {
   readonly producer: RecordProducer;
   readonly topics: { readonly snapshots: string; readonly userProfiles: string };
   readonly state: StateStore;
+  /** The account's lease: one snapshot per account at a time across processes and machines. */
+  readonly lease: (appid: string) => Promise<LeaseAttempt>;
   /** Undefined where no store is open (the CLI command): no enrichment. */
   readonly known?: KnownOpenids;
   readonly settings: SnapshotSettings;
@@ -72,13 +72,20 @@ export type SnapshotResult =
 
 export async function runSnapshot(appid: string, deps: SnapshotDeps): Promise<SnapshotResult> {
   const now = deps.now ?? Date.now;
-  const lease = await acquireLease(deps.state.dir, appid, { ttlMs: deps.settings.leaseTtlMs, now });
-  if (lease === undefined) return { status: 'busy', reason: `a snapshot of ${appid} is already running` };
+  const attempt = await deps.lease(appid);
+  if ('heldBy' in attempt) return { status: 'busy', reason: `a snapshot of ${appid} is already running (${attempt.heldBy})` };
+  const { lease } = attempt;
   try {
-    return await leased(appid, deps, now);
+    // Losing the lease stops the run like a shutdown: after the page in flight, checkpoint kept.
+    const signal = deps.signal === undefined ? lease.lost : AbortSignal.any([deps.signal, lease.lost]);
+    return await leased(appid, { ...deps, signal }, now);
   } finally {
     await lease.release();
   }
+}
+
+function stopReason(signal: AbortSignal | undefined): string {
+  return isWxsyncError(signal?.reason) ? describeError(signal.reason) : 'shutting down';
 }
 
 async function leased(appid: string, deps: SnapshotDeps, now: () => number): Promise<SnapshotResult> {
@@ -149,7 +156,7 @@ async function leased(appid: string, deps: SnapshotDeps, now: () => number): Pro
   });
 
   let outcome: Outcome | undefined;
-  let stopReason: string | undefined;
+  let stopped: string | undefined;
   const pages = followerPages(counted, from);
   try {
     for (;;) {
@@ -157,7 +164,8 @@ async function leased(appid: string, deps: SnapshotDeps, now: () => number): Pro
       try {
         next = await pages.next();
       } catch (error) {
-        if (deps.signal?.aborted === true || isWxsyncError(error, ErrorCode.ShuttingDown)) stopReason = describeError(error);
+        if (deps.signal?.aborted === true) stopped = stopReason(deps.signal);
+        else if (isWxsyncError(error, ErrorCode.ShuttingDown)) stopped = describeError(error);
         else outcome = { complete: false, reason: describeError(error) };
         break;
       }
@@ -178,7 +186,7 @@ async function leased(appid: string, deps: SnapshotDeps, now: () => number): Pro
         break;
       }
       if (deps.signal?.aborted === true) {
-        stopReason = 'shutting down';
+        stopped = stopReason(deps.signal);
         break;
       }
     }
@@ -198,8 +206,8 @@ async function leased(appid: string, deps: SnapshotDeps, now: () => number): Pro
 
   if (outcome === undefined) {
     await state.writeLedger(appid, ledger);
-    logger.info({ appid, snapshotId: checkpoint.snapshotId, page: checkpoint.page, reason: stopReason }, 'snapshot stopped; it resumes from its checkpoint');
-    return { status: 'stopped', snapshotId: checkpoint.snapshotId, pages: checkpoint.page, reason: stopReason ?? 'stopped' };
+    logger.info({ appid, snapshotId: checkpoint.snapshotId, page: checkpoint.page, reason: stopped }, 'snapshot stopped; it resumes from its checkpoint');
+    return { status: 'stopped', snapshotId: checkpoint.snapshotId, pages: checkpoint.page, reason: stopped ?? 'stopped' };
   }
   const end = endRecord(checkpoint, outcome, now());
   await publish(end);

@@ -31,7 +31,7 @@ describe('loadConfig', () => {
     assert.equal(config.kafkaLocal.controllerPort, 9093);
     assert.deepEqual(config.accounts, []);
     assert.deepEqual(config.snapshot, {
-      dir: '/srv/app/data/snapshots', concurrency: 4, leaseTtlMs: 60_000, resumeMaxAgeMs: 3_600_000, userGetDailyQuota: 500, batchgetConcurrency: 4,
+      dir: '/srv/app/data/snapshots', concurrency: 4, leaseTtlMs: 10_000, leaseGroupPrefix: 'wxsync-snapshot-lease.', resumeMaxAgeMs: 3_600_000, userGetDailyQuota: 500, batchgetConcurrency: 4,
     });
   });
 
@@ -65,6 +65,8 @@ describe('loadConfig', () => {
     const config = loadConfig({ CLICKHOUSE_URL: 'http://ch:8123', WXSYNC_TOPIC_PREFIX: 'dev.', KAFKA_BROKERS: 'a:1, b:2' });
     assert.equal(config.clickhouse.target.kind, 'server');
     assert.equal(config.kafka.topics.dlq, 'dev.wx.dlq');
+    assert.equal(config.kafka.topics.leases, 'dev.wx.leases');
+    assert.equal(config.snapshot.leaseGroupPrefix, 'dev.wxsync-snapshot-lease.', 'prefixed like the topics, so deployments sharing a broker do not share leases');
     assert.deepEqual(config.kafka.brokers, ['a:1', 'b:2']);
   });
 

@@ -28,7 +28,7 @@ describe('snapshot scheduling', () => {
       job: 'snapshot',
       cronOf: (a) => a.snapshotCron,
       accounts: [account('wxa', '* * * * * *'), account('wxb', '* * * * * *'), account('wxc', '* * * * * *'), account('wxd')],
-      concurrency: 2,
+      limiter: new Limiter(2),
       logger: silentLogger(),
       run: async (appid) => {
         runs.push(appid);

@@ -4,6 +4,7 @@ import { decodeUserEvent, type UserEvent } from '../../../lib/contracts/user-eve
 import { createLogger } from '../../../lib/logger.ts';
 import { WechatClients } from '../../../lib/wechat/client.ts';
 import { StateStore } from '../../../producers/snapshot/checkpoint.ts';
+import { snapshotLeases } from '../../../producers/snapshot/main.ts';
 import { runSnapshot, type Progress } from '../../../producers/snapshot/runner.ts';
 import { createReconciler, type ReconcileReport, type Reconciler } from '../../../producers/reconcile/runner.ts';
 import { clickhouseReconcileStore } from '../../../producers/reconcile/store.ts';
@@ -55,7 +56,7 @@ describe('reconcile against the simulator, Kafka and chDB', { timeout: 300_000 }
     try {
       const result = await runSnapshot(appid(i), {
         source: clients.get(appid(i)), producer, topics: config.kafka.topics, state: new StateStore(config.snapshot.dir),
-        settings: config.snapshot, logger: createLogger('silent'), ...(onProgress === undefined ? {} : { onProgress }),
+        lease: snapshotLeases(h.kafka, config, 'reconcile test'), settings: config.snapshot, logger: createLogger('silent'), ...(onProgress === undefined ? {} : { onProgress }),
       });
       assert.ok('snapshotId' in result, JSON.stringify(result));
       await loadedStatus(h, result.snapshotId);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { decodeSnapshotRecord, type SnapshotRecord } from '../../../lib/contracts/snapshot.ts';
 import type { OutRecord, RecordProducer } from '../../../lib/kafka.ts';
@@ -6,6 +7,7 @@ import { createLogger } from '../../../lib/logger.ts';
 import { WechatClients } from '../../../lib/wechat/client.ts';
 import { StateStore } from '../../../producers/snapshot/checkpoint.ts';
 import { clickhouseKnownOpenids } from '../../../producers/snapshot/enrich.ts';
+import { snapshotLeases } from '../../../producers/snapshot/main.ts';
 import { runSnapshot, type SnapshotDeps, type SnapshotResult } from '../../../producers/snapshot/runner.ts';
 import { waitFor } from '../../support/env.ts';
 import { FAST_RETRY } from '../../lib/wechat/sim-harness.ts';
@@ -20,6 +22,7 @@ async function deps(h: SnapshotHarness, clients: WechatClients, withEnrichment: 
     producer: await h.kafka.producer(),
     topics: config.kafka.topics,
     state: new StateStore(config.snapshot.dir),
+    lease: snapshotLeases(h.kafka, config, 'runner test'),
     settings: config.snapshot,
     logger: createLogger(config.logLevel),
     ...(withEnrichment && h.clickhouse !== undefined ? { known: clickhouseKnownOpenids(h.clickhouse, config.clickhouse.database) } : {}),
@@ -75,12 +78,15 @@ describe('snapshot runner against the simulator, Kafka and chDB', { timeout: 240
     assert.equal(result.profiles, 7);
   });
 
-  it('two runs for one account at once: only one runs', async () => {
-    const [a, b] = [await deps(h, clients, false), await deps(h, clients, false)];
+  it('two runs for one account at once, sharing nothing but the broker (as on two machines): only one runs', async () => {
+    const a = await deps(h, clients, false);
+    const b = { ...await deps(h, clients, false), state: new StateStore(path.join(h.t.dataDir, 'other-machine')) };
     const results = await Promise.all([runSnapshot(h.sim.account().appid, a), runSnapshot(h.sim.account().appid, b)]);
     await a.producer.close();
     await b.producer.close();
     assert.deepEqual(results.map((r) => r.status).sort(), ['busy', 'complete']);
+    const busy = results.find((r) => r.status === 'busy');
+    assert.match(busy?.reason ?? '', /already running \(.+:\d+ runner test since \d{4}-/, 'the refusal names the holder');
   });
 
   it('45009 midway: the snapshot ends incomplete with that reason', async () => {

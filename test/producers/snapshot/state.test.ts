@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CheckpointSaver, StateStore } from '../../../producers/snapshot/checkpoint.ts';
-import { acquireLease } from '../../../producers/snapshot/lease.ts';
 import { waitFor } from '../../support/env.ts';
 import { initialCheckpoint, type Checkpoint } from '../../../producers/snapshot/plan.ts';
 
@@ -88,32 +87,5 @@ describe('CheckpointSaver', () => {
     await assert.rejects(saver.settled(), /disk full/);
     assert.throws(() => { saver.throwIfFailed(); }, /disk full/);
     assert.deepEqual(store.started, [1]);
-  });
-});
-
-describe('snapshot lease', () => {
-  it('lets one holder in at a time and frees on release', async () => {
-    const dir = tempDir();
-    const leases = await Promise.all([1, 2, 3].map(() => acquireLease(dir, 'wxa', { ttlMs: 60_000 })));
-    const held = leases.filter((l) => l !== undefined);
-    assert.equal(held.length, 1);
-    assert.notEqual(await acquireLease(dir, 'wxb', { ttlMs: 60_000 }), undefined, 'other accounts are independent');
-    await held[0]?.release();
-    const again = await acquireLease(dir, 'wxa', { ttlMs: 60_000 });
-    assert.notEqual(again, undefined);
-    await again?.release();
-  });
-
-  it('takes over a lease whose holder stopped heart-beating', async () => {
-    const dir = tempDir();
-    const first = await acquireLease(dir, 'wxa', { ttlMs: 60_000 });
-    assert.ok(first);
-    const old = new Date(Date.now() - 120_000);
-    utimesSync(path.join(dir, 'wxa.lock'), old, old);
-    const takers = await Promise.all([1, 2].map(() => acquireLease(dir, 'wxa', { ttlMs: 60_000 })));
-    assert.equal(takers.filter((l) => l !== undefined).length, 1);
-    await first.release();
-    assert.equal(await acquireLease(dir, 'wxa', { ttlMs: 60_000 }), undefined, "the old holder's release leaves the new lease in place");
-    for (const t of takers) await t?.release();
   });
 });
