@@ -87,8 +87,12 @@ export interface LeaseClaim {
   readonly owner: string;
   /** When it asked (ms); the earliest asker wins a free lease. */
   readonly since: number;
-  /** True once it holds the lease: a holder keeps it through every rebalance. */
-  readonly holding: boolean;
+  /**
+   * The member id it was given the lease under: a holder keeps the lease through every rebalance. A member
+   * the coordinator dropped (a session that expired while it was frozen) rejoins under a new id, so its old
+   * claim no longer counts and the member that took over keeps the lease.
+   */
+  readonly heldAs?: string;
 }
 
 export interface Lease {
@@ -191,23 +195,29 @@ const keyHashPartitioner: ICustomPartitioner = () => {
   };
 };
 
+interface LeaseMember {
+  readonly memberId: string;
+  readonly claim: LeaseClaim;
+}
+
+const holds = (member: LeaseMember): boolean => member.claim.heldAs === member.memberId;
+
 /**
- * The member that gets a lease: the one holding it, else the earliest claim (member id breaks ties, so every
- * leader computes the same). Two members can both say they hold only across a session expiry; the earlier
- * claim keeps it and the other learns it lost from its next assignment.
+ * The member that gets a lease: the one holding it under its current member id, else the earliest claim
+ * (member id breaks ties, so every leader computes the same).
  */
-export function leaseHolder(members: readonly { readonly memberId: string; readonly claim: LeaseClaim }[]): string | undefined {
-  let best: { readonly memberId: string; readonly claim: LeaseClaim } | undefined;
+export function leaseHolder(members: readonly LeaseMember[]): string | undefined {
+  let best: LeaseMember | undefined;
   for (const member of members) {
     if (best === undefined) { best = member; continue; }
     const a = member.claim;
     const b = best.claim;
-    if (a.holding !== b.holding ? a.holding : a.since !== b.since ? a.since < b.since : member.memberId < best.memberId) best = member;
+    if (holds(member) !== holds(best) ? holds(member) : a.since !== b.since ? a.since < b.since : member.memberId < best.memberId) best = member;
   }
   return best?.memberId;
 }
 
-const UNKNOWN_CLAIM: LeaseClaim = { owner: 'an unknown process', since: Number.MAX_SAFE_INTEGER, holding: false };
+const UNKNOWN_CLAIM: LeaseClaim = { owner: 'an unknown process', since: Number.MAX_SAFE_INTEGER };
 
 /** A claim from another member's metadata; anything unreadable ranks last rather than failing the group. */
 export function decodeLeaseClaim(metadata: Buffer | null | undefined): LeaseClaim {
@@ -215,8 +225,9 @@ export function decodeLeaseClaim(metadata: Buffer | null | undefined): LeaseClai
   try {
     const userData = AssignerProtocol.MemberMetadata.decode(metadata)?.userData;
     const claim = JSON.parse(userData?.toString('utf8') ?? '') as Partial<LeaseClaim>;
-    if (typeof claim.owner !== 'string' || typeof claim.since !== 'number' || typeof claim.holding !== 'boolean') return UNKNOWN_CLAIM;
-    return { owner: claim.owner.slice(0, 200), since: claim.since, holding: claim.holding };
+    if (typeof claim.owner !== 'string' || typeof claim.since !== 'number') return UNKNOWN_CLAIM;
+    const owner = claim.owner.slice(0, 200);
+    return typeof claim.heldAs === 'string' ? { owner, since: claim.since, heldAs: claim.heldAs.slice(0, 200) } : { owner, since: claim.since };
   } catch {
     return UNKNOWN_CLAIM;
   }
@@ -428,7 +439,7 @@ export function createKafkaGateway(config: Config['kafka'], logger: Logger, clie
     },
 
     async acquireLease(options) {
-      let claim: LeaseClaim = { owner: `${hostname()}:${process.pid} ${options.owner}`, since: Date.now(), holding: false };
+      let claim: LeaseClaim = { owner: `${hostname()}:${process.pid} ${options.owner}`, since: Date.now() };
       const consumer: Consumer = kafka.consumer({
         groupId: options.group,
         partitionAssigners: [leaseAssigner(() => claim, options.topic)],
@@ -447,7 +458,7 @@ export function createKafkaGateway(config: Config['kafka'], logger: Logger, clie
         const mine = (payload.memberAssignment[options.topic] ?? []).includes(0);
         if (membership.holds && !mine) lost.abort(new WxsyncError(ErrorCode.LeaseLost, `lease ${options.group} went to another member after a rebalance`));
         membership.holds = mine;
-        if (mine) claim = { ...claim, holding: true };
+        if (mine) claim = { ...claim, heldAs: payload.memberId };
       });
       consumer.on(consumer.events.CRASH, ({ payload }) => {
         // kafkajs restarts a crashed consumer, but the session may have expired meanwhile: the lease is in doubt.

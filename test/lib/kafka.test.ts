@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import {
-  createKafkaGateway, decodeLeaseClaim, leaseHolder, leaseMetadata, murmur2, type KafkaGateway, type LeaseClaim, type LeaseOptions,
+  createKafkaGateway, decodeLeaseClaim, leaseHolder, leaseMetadata, murmur2, type KafkaGateway, type LeaseOptions,
 } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { topicSpecs } from '../../lib/topics.ts';
@@ -24,28 +24,33 @@ describe('murmur2', () => {
 });
 
 describe('leaseHolder', () => {
-  const claim = (since: number, holding = false): LeaseClaim => ({ owner: 'o', since, holding });
+  const member = (memberId: string, since: number, heldAs?: string) => ({ memberId, claim: { owner: 'o', since, ...(heldAs === undefined ? {} : { heldAs }) } });
   it('keeps the lease with its holder, else gives it to the earliest claim, member id breaking ties', () => {
     assert.equal(leaseHolder([]), undefined);
-    assert.equal(leaseHolder([{ memberId: 'b', claim: claim(1) }, { memberId: 'a', claim: claim(2, true) }]), 'a');
-    assert.equal(leaseHolder([{ memberId: 'b', claim: claim(2) }, { memberId: 'c', claim: claim(1) }, { memberId: 'a', claim: claim(3) }]), 'c');
-    assert.equal(leaseHolder([{ memberId: 'b', claim: claim(1) }, { memberId: 'a', claim: claim(1) }]), 'a');
-    assert.equal(leaseHolder([{ memberId: 'b', claim: claim(5, true) }, { memberId: 'a', claim: claim(9, true) }]), 'b');
+    assert.equal(leaseHolder([member('b', 1), member('a', 2, 'a')]), 'a');
+    assert.equal(leaseHolder([member('b', 2), member('c', 1), member('a', 3)]), 'c');
+    assert.equal(leaseHolder([member('b', 1), member('a', 1)]), 'a');
+  });
+
+  it('voids the claim of a member that rejoined under a new id (dropped while frozen): the member that took over keeps it', () => {
+    assert.equal(leaseHolder([member('zombie-new-id', 1, 'zombie-old-id'), member('successor', 5, 'successor')]), 'successor');
+    assert.equal(leaseHolder([member('zombie-new-id', 1, 'zombie-old-id'), member('newcomer', 5)]), 'zombie-new-id', 'with no holder, the earliest claim wins again');
   });
 });
 
 describe('decodeLeaseClaim', () => {
   const metadata = (userData: Buffer): Buffer => leaseMetadata(['t'], userData);
   it('reads a claim and ranks anything unreadable last instead of failing the group', () => {
-    assert.deepEqual(decodeLeaseClaim(metadata(Buffer.from('{"owner":"h:1 x","since":5,"holding":true}'))), { owner: 'h:1 x', since: 5, holding: true });
-    for (const bad of [Buffer.from('not json'), Buffer.from('{"owner":1,"since":5,"holding":true}'), Buffer.from('null'), Buffer.alloc(0)]) {
+    assert.deepEqual(decodeLeaseClaim(metadata(Buffer.from('{"owner":"h:1 x","since":5,"heldAs":"m-1"}'))), { owner: 'h:1 x', since: 5, heldAs: 'm-1' });
+    assert.deepEqual(decodeLeaseClaim(metadata(Buffer.from('{"owner":"h:1 x","since":5,"heldAs":7}'))), { owner: 'h:1 x', since: 5 }, 'a malformed heldAs holds nothing');
+    for (const bad of [Buffer.from('not json'), Buffer.from('{"owner":1,"since":5}'), Buffer.from('null'), Buffer.alloc(0)]) {
       const decoded = decodeLeaseClaim(metadata(bad));
-      assert.equal(decoded.holding, false, bad.toString());
+      assert.equal(decoded.heldAs, undefined, bad.toString());
       assert.equal(decoded.since, Number.MAX_SAFE_INTEGER);
     }
-    assert.equal(decodeLeaseClaim(Buffer.from([0, 1, 2])).holding, false, 'garbage metadata');
-    assert.equal(decodeLeaseClaim(null).holding, false);
-    assert.equal(decodeLeaseClaim(metadata(Buffer.from(JSON.stringify({ owner: 'x'.repeat(100_000), since: 1, holding: false })))).owner.length, 200, 'an oversized owner is cut');
+    assert.equal(decodeLeaseClaim(Buffer.from([0, 1, 2])).since, Number.MAX_SAFE_INTEGER, 'garbage metadata');
+    assert.equal(decodeLeaseClaim(null).since, Number.MAX_SAFE_INTEGER);
+    assert.equal(decodeLeaseClaim(metadata(Buffer.from(JSON.stringify({ owner: 'x'.repeat(100_000), since: 1 })))).owner.length, 200, 'an oversized owner is cut');
   });
 });
 
@@ -83,27 +88,52 @@ describe('Kafka group lease (real broker)', { timeout: 120_000 }, () => {
     await next.lease.release();
   });
 
-  it("waits out a SIGKILLed holder's session, then wins", async () => {
-    const group = uniqueName('lease');
+  /** A child process holding the lease of `group`; it prints `held`, then `lost: <reason>` if it loses it. */
+  function holderProcess(group: string, owner: string): { child: ReturnType<typeof spawn>; output: () => string } {
     const script = `
       const { createKafkaGateway } = await import(${JSON.stringify(new URL('../../lib/kafka.ts', import.meta.url).href)});
       const { createLogger } = await import(${JSON.stringify(new URL('../../lib/logger.ts', import.meta.url).href)});
       const kafka = createKafkaGateway(${JSON.stringify(t.config.kafka)}, createLogger('silent'));
-      const attempt = await kafka.acquireLease(${JSON.stringify(options(group, 'doomed'))});
-      process.stdout.write('lease' in attempt ? 'held\\n' : 'refused\\n');
+      const attempt = await kafka.acquireLease(${JSON.stringify(options(group, owner))});
+      if (!('lease' in attempt)) { process.stdout.write('refused\\n'); process.exit(1); }
+      attempt.lease.lost.addEventListener('abort', () => { process.stdout.write('lost: ' + attempt.lease.lost.reason.code + '\\n'); });
+      process.stdout.write('held\\n');
       setInterval(() => undefined, 1000);`;
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
-    await waitFor('the child to hold the lease', 30_000, () => (out.includes('held') ? true : undefined));
+    return { child, output: () => out };
+  }
+
+  it("waits out a SIGKILLed holder's session, then wins", async () => {
+    const group = uniqueName('lease');
+    const holder = holderProcess(group, 'doomed');
+    await waitFor('the child to hold the lease', 30_000, () => (holder.output().includes('held') ? true : undefined));
     const refused = await kafka.acquireLease(options(group, 'early'));
     assert.ok('heldBy' in refused, 'a live holder keeps it');
     assert.match(refused.heldBy, /doomed/);
-    child.kill('SIGKILL');
+    holder.child.kill('SIGKILL');
     const started = Date.now();
     const won = await kafka.acquireLease(options(group, 'survivor'));
     assert.ok('lease' in won, 'the dead holder lost it');
     assert.ok(Date.now() - started < 20_000, `won after ${Date.now() - started} ms`);
     await won.lease.release();
+  });
+
+  it('tells a holder frozen past its session (a zombie) that it lost the lease, once it runs again', async () => {
+    const group = uniqueName('lease');
+    const holder = holderProcess(group, 'frozen');
+    await waitFor('the child to hold the lease', 30_000, () => (holder.output().includes('held') ? true : undefined));
+    holder.child.kill('SIGSTOP');
+    try {
+      const won = await kafka.acquireLease(options(group, 'successor'));
+      assert.ok('lease' in won, 'the frozen holder was dropped after its session timeout');
+      holder.child.kill('SIGCONT');
+      await waitFor('the old holder to learn it lost the lease', 30_000, () => (/lost: LEASE_LOST/.test(holder.output()) ? true : undefined));
+      assert.equal(won.lease.lost.aborted, false, 'the successor keeps it');
+      await won.lease.release();
+    } finally {
+      holder.child.kill('SIGKILL');
+    }
   });
 });
