@@ -1,10 +1,8 @@
 import { once } from 'node:events';
-import { parseArgs } from 'node:util';
 import { followerLines } from '../api/followers.ts';
 import { answerError, requestRunning } from '../lib/api-client.ts';
 import { createClickHouse } from '../lib/clickhouse.ts';
-import { loadConfig } from '../lib/config.ts';
-import { ErrorCode, WxsyncError } from '../lib/errors.ts';
+import { accountInvocation } from './command.ts';
 
 export const summary = 'the current followers in the store, one openid per line';
 
@@ -15,16 +13,7 @@ async function write(chunk: string): Promise<void> {
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
-  let positionals: string[];
-  try {
-    ({ positionals } = parseArgs({ args: [...argv], allowPositionals: true, strict: true }));
-  } catch (error) {
-    throw new WxsyncError(ErrorCode.UsageInvalid, `${(error as Error).message}\n${USAGE}`);
-  }
-  const [appid, ...extra] = positionals;
-  if (appid === undefined || extra.length > 0) throw new WxsyncError(ErrorCode.UsageInvalid, USAGE);
-  const config = loadConfig();
-  if (!config.accounts.some((a) => a.appid === appid)) throw new WxsyncError(ErrorCode.UsageInvalid, `unknown account ${appid}: it is not in WXSYNC_ACCOUNTS`);
+  const { appid, config } = accountInvocation(argv, USAGE, {});
 
   // ⚑ While `wxsync run` holds the embedded store, only it may open it: ask it.
   const answer = await requestRunning(config.http.port, 'GET', `/api/followers/${appid}`);

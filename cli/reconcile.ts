@@ -1,13 +1,12 @@
-import { parseArgs } from 'node:util';
 import { answerError, readText, requestRunning } from '../lib/api-client.ts';
 import { createClickHouse } from '../lib/clickhouse.ts';
-import { loadConfig } from '../lib/config.ts';
-import { ErrorCode, WxsyncError } from '../lib/errors.ts';
+import type { Config } from '../lib/config.ts';
 import { createKafkaGateway } from '../lib/kafka.ts';
 import { createLogger } from '../lib/logger.ts';
 import { migrate } from '../lib/migrate.ts';
 import { topicSpecs } from '../lib/topics.ts';
 import { WechatClients } from '../lib/wechat/client.ts';
+import { accountInvocation, interruptible } from './command.ts';
 import { reconcilerFor } from '../producers/reconcile/main.ts';
 import type { ReconcileReport, RuleReport } from '../producers/reconcile/runner.ts';
 
@@ -17,36 +16,24 @@ const USAGE = 'usage: wxsync reconcile <appid> [--dry-run] [--json] [--snapshot 
 
 /** Exit codes: 0 reconciled (or dry run), 3 refused (incomplete snapshot, stale share), 4 another reconcile of the account runs. */
 export async function main(argv: readonly string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      options: { 'dry-run': { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, snapshot: { type: 'string' } },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (error) {
-    throw new WxsyncError(ErrorCode.UsageInvalid, `${(error as Error).message}\n${USAGE}`);
-  }
-  const [appid, ...extra] = parsed.positionals;
-  if (appid === undefined || extra.length > 0) throw new WxsyncError(ErrorCode.UsageInvalid, USAGE);
-  const config = loadConfig();
-  if (!config.accounts.some((a) => a.appid === appid)) throw new WxsyncError(ErrorCode.UsageInvalid, `unknown account ${appid}: it is not in WXSYNC_ACCOUNTS`);
-  const dryRun = parsed.values['dry-run'];
-  const snapshotId = parsed.values.snapshot;
+  const { appid, values, config } = accountInvocation(argv, USAGE, {
+    'dry-run': { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, snapshot: { type: 'string' },
+  });
+  const dryRun = values['dry-run'];
+  const snapshotId = values.snapshot;
 
   const report = await viaRunningProcess(config.http.port, appid, dryRun, snapshotId)
-    ?? await direct(appid, dryRun, snapshotId, config);
-  process.stdout.write(parsed.values.json ? `${JSON.stringify(report)}\n` : describe(report));
+    ?? await interruptible((signal) => direct(appid, dryRun, snapshotId, config, signal));
+  process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : describe(report));
   switch (report.status) {
     case 'done':
     case 'dry-run':
       return 0;
     case 'refused':
-      if (!parsed.values.json) process.stderr.write(`wxsync: reconcile refused: ${report.reason ?? ''}\n`);
+      if (!values.json) process.stderr.write(`wxsync: reconcile refused: ${report.reason ?? ''}\n`);
       return 3;
     case 'busy':
-      if (!parsed.values.json) process.stderr.write(`wxsync: ${report.reason ?? ''}\n`);
+      if (!values.json) process.stderr.write(`wxsync: ${report.reason ?? ''}\n`);
       return 4;
   }
 }
@@ -61,28 +48,22 @@ async function viaRunningProcess(port: number, appid: string, dryRun: boolean, s
   return JSON.parse(await readText(answer.body)) as ReconcileReport;
 }
 
-async function direct(appid: string, dryRun: boolean, snapshotId: string | undefined, config: ReturnType<typeof loadConfig>): Promise<ReconcileReport> {
+async function direct(appid: string, dryRun: boolean, snapshotId: string | undefined, config: Config, signal: AbortSignal): Promise<ReconcileReport> {
   const logger = createLogger(config.logLevel);
-  const abort = new AbortController();
-  const onSignal = (): void => { abort.abort(); };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
   const kafka = createKafkaGateway(config.kafka, logger, '-reconcile');
   const clickhouse = createClickHouse(config.clickhouse);
-  const clients = new WechatClients({ apiBase: config.wechatApiBase, accounts: config.accounts, logger, signal: abort.signal });
+  const clients = new WechatClients({ apiBase: config.wechatApiBase, accounts: config.accounts, logger, signal });
   try {
     await kafka.ensureTopics(topicSpecs(config));
     await migrate(clickhouse, config.clickhouse.database, logger);
     const producer = await kafka.producer();
     try {
-      const { reconciler } = reconcilerFor({ config, kafka, clickhouse, producer, clients, logger, signal: abort.signal });
+      const { reconciler } = reconcilerFor({ config, kafka, clickhouse, producer, clients, logger, signal });
       return await reconciler.run({ appid, dryRun, trigger: 'manual', ...(snapshotId === undefined ? {} : { snapshotId }) });
     } finally {
       await producer.close();
     }
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
     clients.close();
     await kafka.close();
     await clickhouse.close();

@@ -1,12 +1,12 @@
-import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
 import { answerError, requestRunning } from '../lib/api-client.ts';
-import { loadConfig, type Config } from '../lib/config.ts';
+import type { Config } from '../lib/config.ts';
 import { ErrorCode, WxsyncError } from '../lib/errors.ts';
 import { createKafkaGateway } from '../lib/kafka.ts';
 import { createLogger } from '../lib/logger.ts';
 import { topicSpecs } from '../lib/topics.ts';
 import { WechatClients } from '../lib/wechat/client.ts';
+import { accountInvocation, interruptible } from './command.ts';
 import { snapshotter, type SnapshotStreamLine } from '../producers/snapshot/main.ts';
 import { progressReporter, type ProgressReporter } from '../producers/snapshot/progress.ts';
 import type { SnapshotResult } from '../producers/snapshot/runner.ts';
@@ -17,33 +17,15 @@ const USAGE = 'usage: wxsync snapshot <appid> [--json]';
 
 /** Exit codes: 0 complete, 1 ended incomplete or stopped, 3 refused (quota), 4 another run holds the account. */
 export async function main(argv: readonly string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: [...argv], options: { json: { type: 'boolean', default: false } }, allowPositionals: true, strict: true });
-  } catch (error) {
-    throw new WxsyncError(ErrorCode.UsageInvalid, `${(error as Error).message}\n${USAGE}`);
-  }
-  const [appid, ...extra] = parsed.positionals;
-  if (appid === undefined || extra.length > 0) throw new WxsyncError(ErrorCode.UsageInvalid, USAGE);
-  const config = loadConfig();
-  if (!config.accounts.some((a) => a.appid === appid)) throw new WxsyncError(ErrorCode.UsageInvalid, `unknown account ${appid}: it is not in WXSYNC_ACCOUNTS`);
+  const { appid, values, config } = accountInvocation(argv, USAGE, { json: { type: 'boolean', default: false } });
   const progress = progressReporter(process.stderr);
-  const abort = new AbortController();
-  const onSignal = (): void => { abort.abort(); };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  let result: SnapshotResult;
-  try {
-    result = await viaRunningProcess(config.http.port, appid, progress, abort.signal) ?? await direct(appid, config, progress, abort.signal);
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  const result = await interruptible(async (signal) => await viaRunningProcess(config.http.port, appid, progress, signal)
+    ?? await direct(appid, config, progress, signal));
   progress.finish();
-  if (parsed.values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+  if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
   switch (result.status) {
     case 'complete':
-      if (!parsed.values.json) process.stdout.write(`snapshot ${result.snapshotId} complete: ${result.openids} openids in ${result.pages} pages, ${result.calls} user/get calls${result.resumedFrom === undefined ? '' : `, resumed at page ${result.resumedFrom}`}\n`);
+      if (!values.json) process.stdout.write(`snapshot ${result.snapshotId} complete: ${result.openids} openids in ${result.pages} pages, ${result.calls} user/get calls${result.resumedFrom === undefined ? '' : `, resumed at page ${result.resumedFrom}`}\n`);
       return 0;
     case 'incomplete':
       process.stderr.write(`wxsync: snapshot ${result.snapshotId} ended incomplete after ${result.pages} pages: ${result.reason ?? ''}\n`);
