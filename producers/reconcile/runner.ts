@@ -69,6 +69,14 @@ const SAMPLE_SIZE = 10;
 const CONFIRM_CHUNK = 2000;
 const RECORDS_PER_SEND = 20_000;
 const NO_COUNTS: RuleReport = { found: 0, inWindow: 0, unconfirmed: 0, emitted: 0, sample: [] };
+const NO_PHASES: ReconcileReport['phases'] = { waitMs: 0, queryMs: 0, confirmMs: 0, publishMs: 0 };
+
+/** A run's report before anything was counted: what a busy, failed or refused-early run reports. */
+function blankReport(request: ReconcileRequest, runId: string): Omit<ReconcileReport, 'status' | 'durationMs' | 'phases'> {
+  return {
+    runId, appid: request.appid, snapshotId: request.snapshotId ?? '', dryRun: request.dryRun, snapshotOpenids: 0, followers: 0, missing: NO_COUNTS, stale: NO_COUNTS,
+  };
+}
 
 /**
  * Sends what is added, in order, one produce call at a time, gathering what arrives meanwhile into the
@@ -103,10 +111,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
   const reconcile = async (request: ReconcileRequest, runId: string, startedAt: number): Promise<ReconcileReport> => {
     const { appid } = request;
-    const phases = { waitMs: 0, queryMs: 0, confirmMs: 0, publishMs: 0 };
-    let report: Omit<ReconcileReport, 'status' | 'durationMs' | 'phases'> = {
-      runId, appid, snapshotId: request.snapshotId ?? '', dryRun: request.dryRun, snapshotOpenids: 0, followers: 0, missing: NO_COUNTS, stale: NO_COUNTS,
-    };
+    const phases = { ...NO_PHASES };
+    let report = blankReport(request, runId);
     const finish = async (status: ReconcileReport['status'], reason?: string): Promise<ReconcileReport> => {
       const finishedAt = now();
       const final: ReconcileReport = { ...report, status, ...(reason === undefined ? {} : { reason }), phases, durationMs: finishedAt - startedAt };
@@ -200,9 +206,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       const startedAt = now();
       if (running.has(request.appid)) {
         return {
-          runId, appid: request.appid, snapshotId: request.snapshotId ?? '', status: 'busy', reason: `a reconcile of ${request.appid} is already running`,
-          dryRun: request.dryRun, snapshotOpenids: 0, followers: 0, missing: NO_COUNTS, stale: NO_COUNTS,
-          phases: { waitMs: 0, queryMs: 0, confirmMs: 0, publishMs: 0 }, durationMs: 0,
+          ...blankReport(request, runId), status: 'busy', reason: `a reconcile of ${request.appid} is already running`, phases: NO_PHASES, durationMs: 0,
         };
       }
       running.add(request.appid);
@@ -211,8 +215,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       } catch (error) {
         if (deps.signal?.aborted === true) throw new WxsyncError(ErrorCode.ShuttingDown, `reconcile of ${request.appid} stopped: shutting down`, { cause: error });
         await deps.store.recordRun({
-          runId, appid: request.appid, snapshotId: request.snapshotId ?? '', trigger: request.trigger, dryRun: request.dryRun,
-          status: 'failed', reason: describeError(error), startedAt, finishedAt: now(), snapshotOpenids: 0, followers: 0, missing: NO_COUNTS, stale: NO_COUNTS,
+          ...blankReport(request, runId), trigger: request.trigger, status: 'failed', reason: describeError(error), startedAt, finishedAt: now(),
         }).catch((recordError: unknown) => { deps.logger.warn({ err: recordError }, 'cannot record the failed reconcile run'); });
         throw error;
       } finally {
