@@ -8,17 +8,33 @@ import type { Logger } from './logger.ts';
 export const SQL_DIR = path.join(packageRoot, 'sql');
 const FILE = /^(\d{3})_[a-z0-9_]+\.sql$/;
 
-export interface Migration {
-  readonly file: string;
-  readonly statements: readonly string[];
+export interface Statement {
+  readonly sql: string;
+  /**
+   * A query whose first value decides whether the statement runs (non-zero: it runs). Written as a comment
+   * line `-- when: SELECT …` inside the statement; for upgrades that plain IF [NOT] EXISTS cannot express,
+   * such as rebuilding a table whose definition changed.
+   */
+  readonly when?: string;
 }
 
+export interface Migration {
+  readonly file: string;
+  readonly statements: readonly Statement[];
+}
+
+const WHEN = /^\s*--\s*when:\s*(.+)$/;
+
 /** Splits a migration into statements: `;` at the end of a line ends one (no SQL here puts one mid-line). */
-export function splitStatements(sql: string): string[] {
-  return sql
-    .split(/;\s*$/m)
-    .map((s) => s.split('\n').filter((line) => !line.trim().startsWith('--')).join('\n').trim())
-    .filter((s) => s !== '');
+export function splitStatements(sql: string): Statement[] {
+  const statements: Statement[] = [];
+  for (const chunk of sql.split(/;\s*$/m)) {
+    const lines = chunk.split('\n');
+    const when = lines.map((line) => WHEN.exec(line)?.[1]?.trim()).find((w) => w !== undefined);
+    const text = lines.filter((line) => !line.trim().startsWith('--')).join('\n').trim();
+    if (text !== '') statements.push(when === undefined ? { sql: text } : { sql: text, when });
+  }
+  return statements;
 }
 
 export function renderMigration(sql: string, database: string): string {
@@ -35,14 +51,25 @@ export async function loadMigrations(database: string, dir = SQL_DIR): Promise<M
   })));
 }
 
-/** Applies every migration in order. Each statement is idempotent, so this runs at every start-up. */
+async function applies(client: ClickHouseClient, when: string | undefined): Promise<boolean> {
+  if (when === undefined) return true;
+  const [row] = await (await client.query({ query: when, format: 'JSONCompactEachRow' })).json<unknown[]>();
+  const value = row?.[0];
+  return value !== undefined && value !== null && value !== 0 && value !== '0' && value !== false;
+}
+
+/**
+ * Applies every migration in order. Each statement is idempotent (or guarded by `-- when:`), so this runs at
+ * every start-up. Returns how many statements ran.
+ */
 export async function migrate(client: ClickHouseClient, database: string, logger: Logger): Promise<number> {
   const migrations = await loadMigrations(database);
   let count = 0;
   for (const { file, statements } of migrations) {
-    for (const statement of statements) {
+    for (const { sql, when } of statements) {
       try {
-        await client.command({ query: statement });
+        if (!await applies(client, when)) continue;
+        await client.command({ query: sql });
       } catch (error) {
         throw new WxsyncError(ErrorCode.MigrationFailed, `${file}: ${(error as Error).message}`, { cause: error });
       }
