@@ -8,13 +8,13 @@ import { topicSpecs } from '../lib/topics.ts';
 import { WechatClients } from '../lib/wechat/client.ts';
 import { accountInvocation, interruptible } from './command.ts';
 import { reconcilerFor } from '../producers/reconcile/main.ts';
-import type { ReconcileReport, RuleReport } from '../producers/reconcile/runner.ts';
+import type { LiveReport, ReconcileReport, RuleReport } from '../producers/reconcile/runner.ts';
 
 export const summary = 'reconcile an account against its newest snapshot (--dry-run: emit nothing)';
 
 const USAGE = 'usage: wxsync reconcile <appid> [--dry-run] [--json] [--snapshot <id>]';
 
-/** Exit codes: 0 reconciled (or dry run), 3 refused (incomplete snapshot, stale share), 4 another reconcile of the account runs. */
+/** Exit codes: 0 reconciled (or dry run), 3 refused (incomplete snapshot, stale share). A run in flight is waited for, never refused. */
 export async function main(argv: readonly string[]): Promise<number> {
   const { appid, values, config } = accountInvocation(argv, USAGE, {
     'dry-run': { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, snapshot: { type: 'string' },
@@ -32,9 +32,6 @@ export async function main(argv: readonly string[]): Promise<number> {
     case 'refused':
       if (!values.json) process.stderr.write(`wxsync: reconcile refused: ${report.reason ?? ''}\n`);
       return 3;
-    case 'busy':
-      if (!values.json) process.stderr.write(`wxsync: ${report.reason ?? ''}\n`);
-      return 4;
   }
 }
 
@@ -70,17 +67,28 @@ async function direct(appid: string, dryRun: boolean, snapshotId: string | undef
   }
 }
 
+function sample(openids: readonly string[]): string {
+  return openids.length > 0 ? `\n    e.g. ${openids.join(' ')}` : '';
+}
+
 function rule(name: string, verb: string, counts: RuleReport, dryRun: boolean): string {
-  return `  ${name}: ${counts.found} found, ${counts.inWindow} skipped as newer than the snapshot, ${counts.unconfirmed} not confirmed by batchget, `
-    + `${counts.emitted} ${verb} corrections ${dryRun ? 'would be emitted' : 'emitted'}`
-    + `${counts.sample.length > 0 ? `\n    e.g. ${counts.sample.join(' ')}` : ''}\n`;
+  return `  ${name}: ${counts.found} found (${counts.inWindow} changed inside the window, confirmed live below), ${counts.unconfirmed} not confirmed by batchget, `
+    + `${counts.skipped} not orderable after the store's newest event, ${counts.emitted} ${verb} corrections ${dryRun ? 'would be emitted' : 'emitted'}${sample(counts.sample)}\n`;
+}
+
+function live(counts: LiveReport, dryRun: boolean): string {
+  return `  live: ${counts.checked} users with events inside the window confirmed by batchget, ${counts.emitted} corrections ${dryRun ? 'would be emitted' : 'emitted'}, `
+    + `${counts.skipped} skipped (WeChat's answer could not be ordered after the store's newest event)${sample(counts.sample)}\n`;
 }
 
 function describe(report: ReconcileReport): string {
-  if (report.status === 'refused' || report.status === 'busy') return '';
-  return `reconcile of ${report.appid} against snapshot ${report.snapshotId}${report.dryRun ? ' (dry run, nothing emitted)' : ''}: `
+  if (report.status === 'refused') return '';
+  return `reconcile of ${report.appid} against snapshot ${report.snapshotId}${report.dryRun ? ' (dry run, nothing emitted)' : ''}`
+    + `${report.joined === true ? ' (the run already in flight for it, reported)' : ''}: `
     + `${report.snapshotOpenids} openids in the snapshot, ${report.followers} followers in the store before\n`
     + rule('missing', 'subscribe', report.missing, report.dryRun)
     + rule('stale', 'unsubscribe', report.stale, report.dryRun)
-    + `  ${report.durationMs} ms (waiting for the consumer ${report.phases.waitMs}, anti-joins ${report.phases.queryMs}, batchget and publishing ${report.phases.confirmMs}, last sends ${report.phases.publishMs})\n`;
+    + live(report.live, report.dryRun)
+    + (report.fallbackTimes > 0 ? `  ${report.fallbackTimes} subscribe corrections at T0: WeChat's subscribe_time was absent or out of range\n` : '')
+    + `  ${report.durationMs} ms (waiting for the consumer ${report.phases.waitMs}, comparison ${report.phases.queryMs}, batchget and publishing ${report.phases.confirmMs}, last sends ${report.phases.publishMs})\n`;
 }

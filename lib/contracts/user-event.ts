@@ -5,7 +5,11 @@ import {
 export const USER_EVENT_VERSION = 1;
 export type UserEventType = 'subscribe' | 'unsubscribe';
 export type UserEventSource = 'callback' | 'correction';
-export type CorrectionRule = 'missing' | 'stale';
+/**
+ * Which reconcile rule decided a correction: `missing` and `stale` from a snapshot difference, `live` from
+ * batchget's live answer about a user who changed inside the snapshot's window.
+ */
+export type CorrectionRule = 'missing' | 'stale' | 'live';
 
 /** A record of wx.user.events, keyed `appid:openid` so one user's events stay in one partition. */
 export interface UserEvent {
@@ -35,7 +39,7 @@ export function validateUserEvent(reader: FieldReader): UserEvent {
   if (correctionReader !== undefined) {
     correction = {
       snapshotId: correctionReader.text('snapshotId', SNAPSHOT_ID),
-      rule: correctionReader.oneOf('rule', ['missing', 'stale'] as const),
+      rule: correctionReader.oneOf('rule', ['missing', 'stale', 'live'] as const),
     };
     reader.adopt('correction', correctionReader);
   }

@@ -4,7 +4,7 @@
  */
 import { correctionEventId } from '../../lib/contracts/event-id.ts';
 import type { CorrectionRule, UserEvent, UserEventType } from '../../lib/contracts/user-event.ts';
-import { compact } from '../../lib/contracts/fields.ts';
+import { MAX_MS, MIN_MS, compact } from '../../lib/contracts/fields.ts';
 import type { WechatUserProfile } from '../../lib/wechat/client.ts';
 
 export interface SnapshotFacts {
@@ -48,21 +48,92 @@ export function staleShareRefusal(stale: number, followers: number, maxShare: nu
 export interface CorrectionBasis {
   readonly appid: string;
   readonly snapshotId: string;
-  /** T0: the time an unfollow correction takes, and a follow's when WeChat gives no subscribe_time. */
+  /** T0: the time an unfollow correction takes, and a follow's when WeChat gives no usable subscribe_time. */
   readonly startedAt: number;
   readonly receivedAt: number;
 }
 
-export interface Decided {
-  readonly events: readonly UserEvent[];
-  /** Openids batchget did not confirm (they changed since the snapshot): no correction. */
-  readonly unconfirmed: readonly string[];
+/** One difference (or window user) to confirm, as the store saw it when the run compared. */
+export interface Candidate {
+  /** `live`: a user with an event in the window on whom the snapshot and the store agree. */
+  readonly rule: CorrectionRule;
+  readonly openid: string;
+  /** The user has an event at or after T0 − δ: newer than the snapshot, so only a live answer may correct it. */
+  readonly inWindow: boolean;
+  /** The user's newest event order in the store (eventOrder), 0 when the store has none. */
+  readonly storeOrd: bigint;
 }
+
+/** The bits of `ord` below `at` (consumers/clickhouse/route.ts eventOrder); bit 0 is the type, 1 = unsubscribe. */
+const ORD_AT_SHIFT = 22n;
+
+export interface StoreView {
+  readonly following: boolean;
+  /** `at` of the user's newest event, undefined when the store has none. */
+  readonly lastAt: number | undefined;
+}
+
+/** What the store holds for a user, read off its newest event order alone. */
+export function storeView(ord: bigint): StoreView {
+  if (ord === 0n) return { following: false, lastAt: undefined };
+  return { following: (ord & 1n) === 0n, lastAt: Number(ord >> ORD_AT_SHIFT) };
+}
+
+export type Outcome =
+  | { readonly kind: 'emit'; readonly event: UserEvent; readonly fallbackTime: boolean }
+  /** WeChat's answer matches the store: nothing to correct (for a snapshot difference: batchget did not confirm it). */
+  | { readonly kind: 'agree' }
+  /** The answer contradicts the store but cannot be ordered after the store's newest event: left alone, counted. */
+  | { readonly kind: 'skip'; readonly why: string };
 
 const MAX_SCENE = 128;
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === '' ? undefined : value;
+}
+
+/** A time the event contract accepts, or undefined. */
+function usableTime(ms: number | undefined): number | undefined {
+  return ms !== undefined && Number.isInteger(ms) && ms >= MIN_MS && ms <= MAX_MS ? ms : undefined;
+}
+
+/** The whole second before `now`: a push WeChat stamps after this moment can never carry an earlier CreateTime. */
+export function confirmationTime(now: number): number {
+  return Math.floor(now / 1000) * 1000 - 1000;
+}
+
+/**
+ * What one confirmed candidate becomes. `profile` is batchget's answer, asked at `confirmedAt` or later
+ * (confirmationTime, taken before the call).
+ * - Outside the window (the snapshot decides): missing users WeChat still counts as followers get a `subscribe`
+ *   at their real subscribe_time (T0 when it is absent or outside the contract, flagged), stale users it confirms
+ *   gone get an `unsubscribe` at T0.
+ * - Inside the window (the snapshot cannot decide): the live answer against the store's newest event. A follower
+ *   the store has as gone gets a `subscribe` at the subscribe_time WeChat gives; a user the store has as
+ *   following whom WeChat reports gone gets an `unsubscribe` at `confirmedAt`.
+ * ⚑ Either way a correction is emitted only when its `at` is later than the store's newest event, so it outranks
+ * that event and every earlier one; a later real event still outranks it (and wins a tie: corrections rank below
+ * callbacks at the same `at`). Anything that cannot be ordered so is skipped and counted.
+ */
+export function decide(basis: CorrectionBasis, candidate: Candidate, profile: WechatUserProfile, confirmedAt: number): Outcome {
+  const store = storeView(candidate.storeOrd);
+  const following = profile.subscribe === 1;
+  if (following === store.following) return { kind: 'agree' };
+  const rule: CorrectionRule = candidate.inWindow ? 'live' : candidate.rule;
+  let at: number;
+  let fallbackTime = false;
+  if (following) {
+    const subscribed = usableTime(profile.subscribeTime);
+    if (subscribed === undefined && candidate.inWindow) return { kind: 'skip', why: 'WeChat gave no usable subscribe_time' };
+    fallbackTime = subscribed === undefined;
+    at = subscribed ?? basis.startedAt;
+  } else {
+    at = candidate.inWindow ? confirmedAt : basis.startedAt;
+  }
+  if (store.lastAt !== undefined && at <= store.lastAt) return { kind: 'skip', why: 'not later than the store\'s newest event' };
+  if (!following) return { kind: 'emit', event: correction(basis, candidate.openid, 'unsubscribe', rule, at), fallbackTime };
+  const qrScene = nonEmpty(profile.qrSceneStr) ?? (profile.qrScene === undefined || profile.qrScene === 0 ? undefined : String(profile.qrScene));
+  return { kind: 'emit', event: correction(basis, candidate.openid, 'subscribe', rule, at, nonEmpty(profile.subscribeScene), qrScene), fallbackTime };
 }
 
 function correction(basis: CorrectionBasis, openid: string, type: UserEventType, rule: CorrectionRule, at: number, scene?: string, qrScene?: string): UserEvent {
@@ -79,30 +150,4 @@ function correction(basis: CorrectionBasis, openid: string, type: UserEventType,
     receivedAt: basis.receivedAt,
     correction: { snapshotId: basis.snapshotId, rule },
   });
-}
-
-/** missing → `subscribe` at the user's real subscribe_time, for those batchget says still follow. */
-export function missingCorrections(basis: CorrectionBasis, profiles: readonly WechatUserProfile[]): Decided {
-  const events: UserEvent[] = [];
-  const unconfirmed: string[] = [];
-  for (const profile of profiles) {
-    if (profile.subscribe !== 1) {
-      unconfirmed.push(profile.openid);
-      continue;
-    }
-    const qrScene = nonEmpty(profile.qrSceneStr) ?? (profile.qrScene === undefined || profile.qrScene === 0 ? undefined : String(profile.qrScene));
-    events.push(correction(basis, profile.openid, 'subscribe', 'missing', profile.subscribeTime ?? basis.startedAt, nonEmpty(profile.subscribeScene), qrScene));
-  }
-  return { events, unconfirmed };
-}
-
-/** stale → `unsubscribe` at T0, only for those batchget confirms no longer follow. */
-export function staleCorrections(basis: CorrectionBasis, profiles: readonly WechatUserProfile[]): Decided {
-  const events: UserEvent[] = [];
-  const unconfirmed: string[] = [];
-  for (const profile of profiles) {
-    if (profile.subscribe === 0) events.push(correction(basis, profile.openid, 'unsubscribe', 'stale', basis.startedAt));
-    else unconfirmed.push(profile.openid);
-  }
-  return { events, unconfirmed };
 }

@@ -1,7 +1,8 @@
 /**
  * One reconcile of one account against one snapshot: wait for the store to hold everything up to T1 +
- * grace, compute both anti-joins over the whole snapshot at once, confirm each difference with batchget,
- * emit the corrections into wx.user.events and record the run. Decisions live in plan.ts.
+ * grace, compare the whole snapshot with the store in one pass, confirm each difference and each user who
+ * changed inside the snapshot's window with batchget, emit the corrections into wx.user.events and record
+ * the run. Decisions live in plan.ts.
  */
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../../lib/config.ts';
@@ -10,15 +11,15 @@ import { ErrorCode, WxsyncError, describeError } from '../../lib/errors.ts';
 import type { OutRecord, RecordProducer } from '../../lib/kafka.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { batchGetProfiles, type ProfileSource } from '../../lib/wechat/batchget.ts';
-import { missingCorrections, snapshotRefusal, staleCorrections, staleShareRefusal } from './plan.ts';
-import type { Candidate, ReconcileStore, RuleCounts } from './store.ts';
+import { confirmationTime, decide, snapshotRefusal, staleShareRefusal, type Candidate, type CorrectionBasis, type Outcome } from './plan.ts';
+import type { LiveCounts, ReconcileStore, RuleCounts } from './store.ts';
 import { waitForLoaded, type OffsetSource } from './watermark.ts';
 
 export type ReconcileTrigger = 'manual' | 'schedule' | 'snapshot';
 
 export interface ReconcileRequest {
   readonly appid: string;
-  /** Defaults to the account's newest snapshot that has ended. */
+  /** Defaults to the account's newest snapshot that has ended, once everything published so far is loaded. */
   readonly snapshotId?: string;
   readonly dryRun: boolean;
   readonly trigger: ReconcileTrigger;
@@ -29,19 +30,28 @@ export interface RuleReport extends RuleCounts {
   readonly sample: readonly string[];
 }
 
+export interface LiveReport extends LiveCounts {
+  readonly sample: readonly string[];
+}
+
 export interface ReconcileReport {
   readonly runId: string;
   readonly appid: string;
   readonly snapshotId: string;
-  /** `busy`: another reconcile of the account runs in this process; nothing was done or recorded. */
-  readonly status: 'done' | 'dry-run' | 'refused' | 'busy';
+  readonly status: 'done' | 'dry-run' | 'refused';
   readonly reason?: string;
   readonly dryRun: boolean;
   readonly snapshotOpenids: number;
   readonly followers: number;
   readonly missing: RuleReport;
   readonly stale: RuleReport;
-  /** Milliseconds per phase: waiting for the consumer, the anti-joins, batchget (publishing overlaps it), the rest of publishing. */
+  /** Users with an event at or after T0 − δ, confirmed live. */
+  readonly live: LiveReport;
+  /** Subscribe corrections at T0 because WeChat's subscribe_time was absent or outside the contract. */
+  readonly fallbackTimes: number;
+  /** Set when this request found a run of the same snapshot in flight and reports that run instead of repeating it. */
+  readonly joined?: boolean;
+  /** Milliseconds per phase: waiting for the consumer, the comparison, batchget (publishing overlaps it), the rest of publishing. */
   readonly phases: { readonly waitMs: number; readonly queryMs: number; readonly confirmMs: number; readonly publishMs: number };
   readonly durationMs: number;
 }
@@ -65,16 +75,20 @@ export interface Reconciler {
 }
 
 const SAMPLE_SIZE = 10;
-/** Openids confirmed per step: 20 batchget calls, whose corrections are then sent while the next step runs. */
+/** Candidates confirmed per step: 20 batchget calls, whose corrections are then sent while the next step runs. */
 const CONFIRM_CHUNK = 2000;
+/** Candidates read from the store at a time. */
+const PAGE_SIZE = 20_000;
 const RECORDS_PER_SEND = 20_000;
-const NO_COUNTS: RuleReport = { found: 0, inWindow: 0, unconfirmed: 0, emitted: 0, sample: [] };
+const NO_COUNTS: RuleReport = { found: 0, inWindow: 0, unconfirmed: 0, skipped: 0, emitted: 0, sample: [] };
+const NO_LIVE: LiveReport = { checked: 0, emitted: 0, skipped: 0, sample: [] };
 const NO_PHASES: ReconcileReport['phases'] = { waitMs: 0, queryMs: 0, confirmMs: 0, publishMs: 0 };
 
-/** A run's report before anything was counted: what a busy, failed or refused-early run reports. */
+/** A run's report before anything was counted: what a failed or refused-early run reports. */
 function blankReport(request: ReconcileRequest, runId: string): Omit<ReconcileReport, 'status' | 'durationMs' | 'phases'> {
   return {
-    runId, appid: request.appid, snapshotId: request.snapshotId ?? '', dryRun: request.dryRun, snapshotOpenids: 0, followers: 0, missing: NO_COUNTS, stale: NO_COUNTS,
+    runId, appid: request.appid, snapshotId: request.snapshotId ?? '', dryRun: request.dryRun, snapshotOpenids: 0, followers: 0,
+    missing: NO_COUNTS, stale: NO_COUNTS, live: NO_LIVE, fallbackTimes: 0,
   };
 }
 
@@ -105,14 +119,54 @@ class Outbox {
   }
 }
 
+/** Counts of one run's confirmations, by what decided them. */
+class Tally {
+  readonly missing = { unconfirmed: 0, skipped: 0, emitted: 0, sample: [] as string[] };
+  readonly stale = { unconfirmed: 0, skipped: 0, emitted: 0, sample: [] as string[] };
+  readonly live = { checked: 0, emitted: 0, skipped: 0, sample: [] as string[] };
+  fallbackTimes = 0;
+
+  count(candidate: Candidate, outcome: Outcome): void {
+    if (candidate.inWindow) {
+      this.live.checked += 1;
+      this.settle(this.live, candidate, outcome);
+      return;
+    }
+    const rule = candidate.rule === 'stale' ? this.stale : this.missing;
+    if (outcome.kind === 'agree') rule.unconfirmed += 1;
+    else this.settle(rule, candidate, outcome);
+  }
+
+  private settle(tally: { skipped: number; emitted: number; sample: string[] }, candidate: Candidate, outcome: Outcome): void {
+    if (outcome.kind === 'skip') tally.skipped += 1;
+    if (outcome.kind !== 'emit') return;
+    tally.emitted += 1;
+    if (outcome.fallbackTime) this.fallbackTimes += 1;
+    if (tally.sample.length < SAMPLE_SIZE) tally.sample.push(candidate.openid);
+  }
+}
+
 export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const now = deps.now ?? Date.now;
-  const running = new Set<string>();
+  /** Per account, the run in flight (and the requests queued behind it): runs of one account never overlap. */
+  const tails = new Map<string, Promise<ReconcileReport | undefined>>();
 
-  const reconcile = async (request: ReconcileRequest, runId: string, startedAt: number): Promise<ReconcileReport> => {
+  const loadedUpTo = async (notBefore: number): Promise<void> => {
+    await waitForLoaded({
+      offsets: deps.offsets,
+      groupId: deps.consumerGroup,
+      topics: [deps.topics.userEvents, deps.topics.snapshots],
+      notBefore,
+      timeoutMs: deps.settings.loadTimeoutMs,
+      now,
+      ...(deps.signal === undefined ? {} : { signal: deps.signal }),
+    });
+  };
+
+  const reconcile = async (request: ReconcileRequest, snapshotId: string, runId: string, startedAt: number, waited: number): Promise<ReconcileReport> => {
     const { appid } = request;
-    const phases = { ...NO_PHASES };
-    let report = blankReport(request, runId);
+    const phases = { ...NO_PHASES, waitMs: waited };
+    let report = { ...blankReport(request, runId), snapshotId };
     const finish = async (status: ReconcileReport['status'], reason?: string): Promise<ReconcileReport> => {
       const finishedAt = now();
       const final: ReconcileReport = { ...report, status, ...(reason === undefined ? {} : { reason }), phases, durationMs: finishedAt - startedAt };
@@ -123,24 +177,13 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       return final;
     };
 
-    const snapshotId = request.snapshotId ?? await deps.store.latestEndedSnapshot(appid);
-    if (snapshotId === undefined) return finish('refused', `no snapshot of ${appid} has ended yet: run \`wxsync snapshot ${appid}\` first`);
-    report = { ...report, snapshotId };
     const status = await deps.store.snapshotStatus(appid, snapshotId);
     if (status === undefined) return finish('refused', `the store has no snapshot ${snapshotId} of ${appid}`);
     if (!status.complete) return finish('refused', snapshotRefusal({ ...status, openids: 0, windowEvents: 0 }));
 
     const waitStart = now();
-    await waitForLoaded({
-      offsets: deps.offsets,
-      groupId: deps.consumerGroup,
-      topics: [deps.topics.userEvents, deps.topics.snapshots],
-      notBefore: status.endedAt + deps.settings.graceMs,
-      timeoutMs: deps.settings.loadTimeoutMs,
-      now,
-      ...(deps.signal === undefined ? {} : { signal: deps.signal }),
-    });
-    phases.waitMs = now() - waitStart;
+    await loadedUpTo(status.endedAt + deps.settings.graceMs);
+    phases.waitMs += now() - waitStart;
     const loaded = await deps.store.snapshotStatus(appid, snapshotId) ?? status;
     const facts = { ...loaded, ...await deps.store.snapshotCounts(loaded, deps.settings.windowMarginMs) };
     report = { ...report, snapshotOpenids: facts.openids };
@@ -148,83 +191,108 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     if (refusal !== undefined) return finish('refused', refusal);
 
     const queryStart = now();
-    const sinceMs = facts.startedAt - deps.settings.windowMarginMs;
-    const [missing, stale] = await Promise.all([
-      deps.store.candidates('missing', appid, snapshotId, sinceMs),
-      deps.store.candidates('stale', appid, snapshotId, sinceMs),
-    ]);
-    phases.queryMs = now() - queryStart;
-    const missingNew = outsideWindow(missing);
-    const staleNew = outsideWindow(stale);
-    report = {
-      ...report,
-      // Subscribed in the store = (in the snapshot − missing) + stale: no third pass over the followers.
-      followers: facts.openids - missing.length + stale.length,
-      missing: { ...NO_COUNTS, found: missing.length, inWindow: missing.length - missingNew.length },
-      stale: { ...NO_COUNTS, found: stale.length, inWindow: stale.length - staleNew.length },
-    };
-    const tooStale = staleShareRefusal(staleNew.length, facts.openids, deps.settings.maxStaleShare);
-    if (tooStale !== undefined) return finish('refused', tooStale);
+    const compared = { runId, appid, snapshotId, sinceMs: facts.startedAt - deps.settings.windowMarginMs };
+    try {
+      const counts = await deps.store.compare(compared);
+      phases.queryMs = now() - queryStart;
+      report = {
+        ...report,
+        // Following in the store = (in the snapshot − missing) + stale: no third pass over the followers.
+        followers: facts.openids - counts.missing.found + counts.stale.found,
+        missing: { ...NO_COUNTS, ...counts.missing },
+        stale: { ...NO_COUNTS, ...counts.stale },
+      };
+      const tooStale = staleShareRefusal(counts.stale.found - counts.stale.inWindow, facts.openids, deps.settings.maxStaleShare);
+      if (tooStale !== undefined) return await finish('refused', tooStale);
 
-    // Confirmation and publishing overlap: while a chunk's corrections are sent, the next chunk is confirmed.
-    const confirmStart = now();
-    const basis = { appid, snapshotId, startedAt: facts.startedAt, receivedAt: now() };
-    const outbox = request.dryRun ? undefined : new Outbox(deps.producer, deps.topics.userEvents);
-    const source = deps.profiles(appid);
-    // Both rules are confirmed at once, sharing the configured batchget concurrency.
-    const concurrency = Math.max(1, Math.ceil(deps.batchgetConcurrency / 2));
-    const confirm = async (openids: readonly string[], decide: typeof missingCorrections, counts: RuleReport): Promise<RuleReport> => {
-      const sample: string[] = [];
-      let unconfirmed = 0;
-      let emitted = 0;
-      for (let i = 0; i < openids.length; i += CONFIRM_CHUNK) {
-        const decided = decide(basis, await batchGetProfiles(source, openids.slice(i, i + CONFIRM_CHUNK), { concurrency }));
-        outbox?.add(decided.events.map((e) => ({ key: userEventKey(e), value: encodeUserEvent(e) })));
-        unconfirmed += decided.unconfirmed.length;
-        emitted += decided.events.length;
-        for (const e of decided.events.slice(0, SAMPLE_SIZE - sample.length)) sample.push(e.openid);
+      // One stream of candidates, confirmed a chunk at a time; a chunk's corrections are sent while the next
+      // chunk is confirmed. Any failure stops the whole run: nothing of either rule goes on without the other.
+      const confirmStart = now();
+      const basis: CorrectionBasis = { appid, snapshotId, startedAt: facts.startedAt, receivedAt: now() };
+      const outbox = request.dryRun ? undefined : new Outbox(deps.producer, deps.topics.userEvents);
+      const source = deps.profiles(appid);
+      const tally = new Tally();
+      for await (const page of deps.store.candidatePages(compared, PAGE_SIZE)) {
+        for (let i = 0; i < page.length; i += CONFIRM_CHUNK) {
+          const chunk = page.slice(i, i + CONFIRM_CHUNK);
+          // Taken before the call: whatever WeChat answers is true at this moment or later.
+          const confirmedAt = confirmationTime(now());
+          const profiles = await batchGetProfiles(source, chunk.map((c) => c.openid), { concurrency: deps.batchgetConcurrency });
+          const records: OutRecord[] = [];
+          for (const [k, candidate] of chunk.entries()) {
+            const outcome = decide(basis, candidate, profiles[k] ?? { openid: candidate.openid, subscribe: 0, tagidList: [] }, confirmedAt);
+            tally.count(candidate, outcome);
+            if (outcome.kind === 'emit') records.push({ key: userEventKey(outcome.event), value: encodeUserEvent(outcome.event) });
+          }
+          outbox?.add(records);
+        }
       }
+      phases.confirmMs = now() - confirmStart;
+      const publishStart = now();
+      await outbox?.drain();
+      phases.publishMs = now() - publishStart;
       // A dry run reports as emitted what it would emit, so its counts compare with a real run's.
-      return { ...counts, unconfirmed, emitted, sample };
-    };
-    const [missingReport, staleReport] = await Promise.all([
-      confirm(missingNew, missingCorrections, report.missing),
-      confirm(staleNew, staleCorrections, report.stale),
-    ]);
-    phases.confirmMs = now() - confirmStart;
-    const publishStart = now();
-    await outbox?.drain();
-    phases.publishMs = now() - publishStart;
-    report = { ...report, missing: missingReport, stale: staleReport };
-    deps.logger.info({ appid, snapshotId, runId, missing: report.missing.emitted, stale: report.stale.emitted, dryRun: request.dryRun }, 'reconciled');
-    return finish(request.dryRun ? 'dry-run' : 'done');
+      report = {
+        ...report,
+        missing: { ...report.missing, ...tally.missing },
+        stale: { ...report.stale, ...tally.stale },
+        live: tally.live,
+        fallbackTimes: tally.fallbackTimes,
+      };
+      deps.logger.info({
+        appid, snapshotId, runId, missing: tally.missing.emitted, stale: tally.stale.emitted, live: tally.live.emitted,
+        liveSkipped: tally.live.skipped, dryRun: request.dryRun,
+      }, 'reconciled');
+      return await finish(request.dryRun ? 'dry-run' : 'done');
+    } finally {
+      await deps.store.forget(runId).catch((error: unknown) => { deps.logger.warn({ err: error, runId }, 'cannot drop the run\'s work tables (their TTL will)'); });
+    }
+  };
+
+  /** Resolves the snapshot and runs, or reports the run that just finished for that very snapshot. */
+  const runAfter = async (request: ReconcileRequest, previous: ReconcileReport | undefined): Promise<ReconcileReport> => {
+    const runId = randomUUID();
+    const startedAt = now();
+    try {
+      let waited = 0;
+      let snapshotId = request.snapshotId;
+      if (snapshotId === undefined) {
+        // The newest snapshot is the newest *loaded*: a snapshot that just ended (`wxsync snapshot X && wxsync
+        // reconcile X`) may still be on its way into the store.
+        await loadedUpTo(now());
+        waited = now() - startedAt;
+        snapshotId = await deps.store.latestEndedSnapshot(request.appid);
+      }
+      if (snapshotId === undefined) {
+        const reason = `no snapshot of ${request.appid} has ended yet: run \`wxsync snapshot ${request.appid}\` first`;
+        const finishedAt = now();
+        const report: ReconcileReport = { ...blankReport(request, runId), status: 'refused', reason, phases: { ...NO_PHASES, waitMs: waited }, durationMs: finishedAt - startedAt };
+        await deps.store.recordRun({ ...report, trigger: request.trigger, reason, startedAt, finishedAt });
+        return report;
+      }
+      if (previous !== undefined && previous.snapshotId === snapshotId && previous.status === 'done' && !previous.dryRun && !request.dryRun) {
+        return { ...previous, joined: true };
+      }
+      return await reconcile(request, snapshotId, runId, startedAt, waited);
+    } catch (error) {
+      if (deps.signal?.aborted === true) throw new WxsyncError(ErrorCode.ShuttingDown, `reconcile of ${request.appid} stopped: shutting down`, { cause: error });
+      await deps.store.recordRun({
+        ...blankReport(request, runId), trigger: request.trigger, status: 'failed', reason: describeError(error), startedAt, finishedAt: now(),
+      }).catch((recordError: unknown) => { deps.logger.warn({ err: recordError }, 'cannot record the failed reconcile run'); });
+      throw error;
+    }
   };
 
   return {
-    async run(request) {
-      const runId = randomUUID();
-      const startedAt = now();
-      if (running.has(request.appid)) {
-        return {
-          ...blankReport(request, runId), status: 'busy', reason: `a reconcile of ${request.appid} is already running`, phases: NO_PHASES, durationMs: 0,
-        };
-      }
-      running.add(request.appid);
-      try {
-        return await reconcile(request, runId, startedAt);
-      } catch (error) {
-        if (deps.signal?.aborted === true) throw new WxsyncError(ErrorCode.ShuttingDown, `reconcile of ${request.appid} stopped: shutting down`, { cause: error });
-        await deps.store.recordRun({
-          ...blankReport(request, runId), trigger: request.trigger, status: 'failed', reason: describeError(error), startedAt, finishedAt: now(),
-        }).catch((recordError: unknown) => { deps.logger.warn({ err: recordError }, 'cannot record the failed reconcile run'); });
-        throw error;
-      } finally {
-        running.delete(request.appid);
-      }
+    run(request) {
+      // A request arriving while a run of the account is in flight waits for it, then reports it if it
+      // reconciled the snapshot this request is for, else runs after it: never two at once, never "busy".
+      const previous = tails.get(request.appid);
+      const mine = (async () => runAfter(request, await previous?.catch(() => undefined)))();
+      const tail = mine.catch(() => undefined);
+      tails.set(request.appid, tail);
+      void tail.then(() => { if (tails.get(request.appid) === tail) tails.delete(request.appid); });
+      return mine;
     },
   };
-}
-
-function outsideWindow(candidates: readonly Candidate[]): string[] {
-  return candidates.filter((c) => !c.inWindow).map((c) => c.openid);
 }

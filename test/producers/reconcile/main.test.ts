@@ -6,7 +6,7 @@ import { ErrorCode, WxsyncError } from '../../../lib/errors.ts';
 import { reconcileRoute } from '../../../producers/reconcile/main.ts';
 import type { ReconcileReport, ReconcileRequest, Reconciler } from '../../../producers/reconcile/runner.ts';
 
-const EMPTY = { found: 0, inWindow: 0, unconfirmed: 0, emitted: 0, sample: [] };
+const EMPTY = { found: 0, inWindow: 0, unconfirmed: 0, skipped: 0, emitted: 0, sample: [] };
 
 describe('POST /api/reconcile/<appid>', () => {
   const requests: ReconcileRequest[] = [];
@@ -17,7 +17,7 @@ describe('POST /api/reconcile/<appid>', () => {
       if (fail) return Promise.reject(new WxsyncError(ErrorCode.StoreBehind, 'the consumer is behind', { retriable: true }));
       const report: ReconcileReport = {
         runId: 'r1', appid: request.appid, snapshotId: request.snapshotId ?? 's1', status: request.dryRun ? 'dry-run' : 'done', dryRun: request.dryRun,
-        snapshotOpenids: 0, followers: 0, missing: EMPTY, stale: EMPTY, phases: { waitMs: 0, queryMs: 0, confirmMs: 0, publishMs: 0 }, durationMs: 1,
+        snapshotOpenids: 0, followers: 0, missing: EMPTY, stale: EMPTY, live: { checked: 0, emitted: 0, skipped: 0, sample: [] }, fallbackTimes: 0, phases: { waitMs: 0, queryMs: 0, confirmMs: 0, publishMs: 0 }, durationMs: 1,
       };
       return Promise.resolve(report);
     },

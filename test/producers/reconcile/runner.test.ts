@@ -144,20 +144,21 @@ describe('reconcile against the simulator, Kafka and chDB', { timeout: 300_000 }
 
     const report = await reconciler.run({ appid: appid(i), snapshotId, dryRun: false, trigger: 'manual' });
     assert.equal(report.status, 'done', report.reason);
-    assert.ok(report.missing.inWindow + report.stale.inWindow > 0, `some churned users were skipped as newer than the snapshot: ${JSON.stringify(report)}`);
+    const deliveredUsers = new Set(delivered.map((e) => e.openid));
+    assert.ok(report.live.checked >= deliveredUsers.size, `every user with a delivered event in the window was confirmed live: ${JSON.stringify(report)}`);
     await loaded();
 
     const truth = new Set(await h.sim.followers(i));
     const emitted = await corrections(i);
     for (const c of emitted) assert.equal(c.type === 'subscribe', truth.has(c.openid), `the ${c.type} correction of ${c.openid} agrees with the truth`);
-    const deliveredUsers = new Set(delivered.map((e) => e.openid));
-    assert.deepEqual(emitted.filter((c) => deliveredUsers.has(c.openid)).map((c) => c.openid), [], 'a user with an event in the window is never corrected');
     const churned = new Set(events.map((e) => e.openid));
     const state = await storeState(i);
     const wrong = [...state].filter(([o, s]) => !churned.has(o) && s !== truth.has(o));
     assert.deepEqual(wrong, [], 'no user outside the churn changed');
-    const lostSome = new Set(events.filter((_, k) => k % 2 === 1).map((e) => e.openid));
-    for (const o of deliveredUsers) if (!lostSome.has(o)) assert.equal(state.get(o), truth.has(o), `${o}, whose events all arrived, is right`);
+    // A user with a delivered event is confirmed live, so even one whose later push was lost ends right, unless
+    // WeChat's answer could not be ordered after the store's newest event (counted as skipped).
+    const wrongDelivered = [...deliveredUsers].filter((o) => state.get(o) !== truth.has(o));
+    assert.ok(wrongDelivered.length <= report.live.skipped, `users with a delivered event left wrong: ${wrongDelivered.join(' ')}; skipped ${report.live.skipped}`);
   });
 
   it('an incomplete snapshot produces no corrections', async () => {
