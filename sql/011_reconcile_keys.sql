@@ -22,10 +22,9 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.follower_keys_mv TO {{db}}.followe
 SELECT appid, openid_key, ord AS last_ord
 FROM {{db}}.user_events;
 
--- The 007 views this file replaces.
+-- The two String-key anti-join views this file replaces (007 defined them before).
 DROP VIEW IF EXISTS {{db}}.reconcile_missing;
 DROP VIEW IF EXISTS {{db}}.reconcile_stale;
-DROP VIEW IF EXISTS {{db}}.subscribed_keys;
 
 -- Every difference between one snapshot and the store, in one pass over both key sets:
 --   missing: in the snapshot, not following in the store (no event, or the newest is an unsubscribe);

@@ -1,16 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { packageRoot } from '../../lib/config.ts';
 import { SimHarness } from '../lib/wechat/sim-harness.ts';
 import { testEnv, waitFor, type TestEnv } from '../support/env.ts';
 import { freePorts } from '../support/ports.ts';
-
-const BIN = path.join(packageRoot, 'bin', 'wxsync.js');
-
-interface Ran { code: number | null; stdout: string; stderr: string }
+import { startRun, wxsync as run, type Ran } from '../support/wxsync.ts';
 
 // The mission end to end: callbacks with 20% of pushes lost, then one snapshot, then the reconcile that
 // `wxsync run` starts by itself once the snapshot is loaded; the CLI reaches the running process's API.
@@ -19,15 +12,7 @@ describe('wxsync run + snapshot + reconcile: the store ends equal to WeChat', { 
   let sim: SimHarness;
   let port: number;
 
-  const wxsync = async (args: readonly string[]): Promise<Ran> => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...t.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-8000); });
-    const [code] = await once(child, 'exit') as [number | null];
-    return { code, stdout, stderr };
-  };
+  const wxsync = (args: readonly string[]): Promise<Ran> => run(t.env, args);
 
   before(async () => {
     [port = 0] = await freePorts(1);
@@ -47,14 +32,10 @@ describe('wxsync run + snapshot + reconcile: the store ends equal to WeChat', { 
   });
 
   it('100k followers, 50k churn events with 20% of callbacks dropped: followers equals the truth, and a second reconcile emits nothing', async () => {
-    const child = spawn(process.execPath, [BIN, 'run', '--roles', 'callback,consumer,reconcile,api'], { env: { ...process.env, ...t.env }, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-8000); });
-    const exited = once(child, 'exit');
+    const running = await startRun(t.env, port, 'callback,consumer,reconcile,api');
     const appid = sim.account().appid;
     const api = `http://127.0.0.1:${port}`;
     try {
-      await waitFor('wxsync run to be ready', 60_000, async () => ((await fetch(`${api}/readyz`).catch(() => undefined))?.status === 200) || undefined, 200);
       const churn = await sim.admin('POST', `/__sim/accounts/${appid}/churn`, { subscribe: 25_000, unsubscribe: 25_000 }) as { subscribed: number; unsubscribed: number; dropped: number; failed: number };
       assert.equal(churn.failed, 0, 'every push that was sent was answered success');
       assert.ok(churn.dropped > 8000, `about 20% of 50k pushes were lost: ${churn.dropped}`);
@@ -82,8 +63,8 @@ describe('wxsync run + snapshot + reconcile: the store ends equal to WeChat', { 
 
       const again = await wxsync(['reconcile', appid, '--json']);
       assert.equal(again.code, 0, again.stderr);
-      const report = JSON.parse(again.stdout) as { status: string; missing: { emitted: number }; stale: { emitted: number } };
-      assert.deepEqual([report.status, report.missing.emitted, report.stale.emitted], ['done', 0, 0], again.stdout);
+      const report = JSON.parse(again.stdout) as { status: string; missing: { emitted: number }; stale: { emitted: number }; live: { emitted: number } };
+      assert.deepEqual([report.status, report.missing.emitted, report.stale.emitted, report.live.emitted], ['done', 0, 0, 0], again.stdout);
 
       const dry = await wxsync(['reconcile', appid, '--dry-run']);
       assert.equal(dry.code, 0, dry.stderr);
@@ -95,9 +76,7 @@ describe('wxsync run + snapshot + reconcile: the store ends equal to WeChat', { 
       assert.match(metrics, /^wxsync_reconcile_runs_total\{status="done"\} [2-9]/m);
       assert.match(metrics, /^wxsync_reconcile_runs_total\{status="dry-run"\} 1/m);
     } finally {
-      child.kill('SIGTERM');
-      const [code] = await exited as [number | null];
-      assert.equal(code, 0, `wxsync run stopped cleanly on SIGTERM\n${stderr}`);
+      assert.equal(await running.stop(), 0, `wxsync run stopped cleanly on SIGTERM\n${running.stderr()}`);
     }
   });
 });
