@@ -39,3 +39,64 @@ export function createClickHouse(config: Config['clickhouse']): ClickHouseClient
     throw new WxsyncError(ErrorCode.ClickHouseFailed, `cannot open the embedded ClickHouse store in ${target.path}: ${(error as Error).message}`, { cause: error });
   }
 }
+
+/**
+ * ClickHouse error codes that depend only on the rows of an insert, never on the moment: the same rows into the
+ * same schema fail the same way every time, so retrying cannot help and the rows at fault must be set aside
+ * (the consumer isolates them by bisection and sends their records to wx.dlq). Names as in ClickHouse's
+ * src/Common/ErrorCodes.cpp (test/lib/clickhouse.test.ts checks each against errorCodeToName). Every code not
+ * listed (server down, timeouts, memory, too many parts, network, unknown table or column, a bug of ours that
+ * breaks every row alike) is treated as transient: retried with backoff, never a reason to drop a record.
+ */
+export const DETERMINISTIC_ERROR_CODES: ReadonlyMap<number, string> = new Map([
+  [6, 'CANNOT_PARSE_TEXT'],
+  [25, 'CANNOT_PARSE_ESCAPE_SEQUENCE'],
+  [26, 'CANNOT_PARSE_QUOTED_STRING'],
+  [27, 'CANNOT_PARSE_INPUT_ASSERTION_FAILED'],
+  [38, 'CANNOT_PARSE_DATE'],
+  [41, 'CANNOT_PARSE_DATETIME'],
+  [53, 'TYPE_MISMATCH'],
+  [69, 'ARGUMENT_OUT_OF_BOUND'],
+  [70, 'CANNOT_CONVERT_TYPE'],
+  [72, 'CANNOT_PARSE_NUMBER'],
+  [117, 'INCORRECT_DATA'],
+  [128, 'TOO_LARGE_ARRAY_SIZE'],
+  [130, 'CANNOT_READ_ARRAY_FROM_TEXT'],
+  [131, 'TOO_LARGE_STRING_SIZE'],
+  [190, 'SIZES_OF_ARRAYS_DONT_MATCH'],
+  [321, 'VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE'],
+  [349, 'CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN'],
+  [376, 'CANNOT_PARSE_UUID'],
+  [395, 'FUNCTION_THROW_IF_VALUE_IS_NON_ZERO'],
+  [407, 'DECIMAL_OVERFLOW'],
+  [441, 'CANNOT_PARSE_DOMAIN_VALUE_FROM_STRING'],
+  [469, 'VIOLATED_CONSTRAINT'],
+]);
+
+/** What ClickHouse said about a failed query: its numeric code, the code's name and its message. */
+export interface ClickHouseErrorInfo {
+  readonly code: number;
+  readonly type: string;
+  readonly message: string;
+}
+
+/**
+ * The ClickHouse error inside a thrown value, looking through `cause` chains. Matched by shape rather than
+ * instanceof: chDB raises the ClickHouseError of its own copy of @clickhouse/client-common. Only the numeric
+ * code is ever used to decide anything; the message is for the DLQ reason and logs.
+ */
+export function clickHouseErrorInfo(error: unknown): ClickHouseErrorInfo | undefined {
+  for (let current = error, depth = 0; current instanceof Error && depth < 8; current = current.cause, depth += 1) {
+    const { code, type } = current as Error & { code?: unknown; type?: unknown };
+    if (typeof code === 'string' && /^\d{1,6}$/.test(code)) {
+      return { code: Number(code), type: typeof type === 'string' ? type : '', message: current.message.trim() };
+    }
+  }
+  return undefined;
+}
+
+/** The ClickHouse error of a refusal that depends only on the rows written, or undefined when it may pass on a retry. */
+export function deterministicClickHouseError(error: unknown): ClickHouseErrorInfo | undefined {
+  const info = clickHouseErrorInfo(error);
+  return info !== undefined && DETERMINISTIC_ERROR_CODES.has(info.code) ? info : undefined;
+}

@@ -62,6 +62,8 @@ export interface Config {
     readonly retryMaxMs: number;
     /** How long a silent member keeps its partitions: after a crash, the restarted one waits this long. */
     readonly sessionTimeoutMs: number;
+    /** Records waiting this long with nothing written: the consumer reports itself stalled (/readyz, metrics). */
+    readonly stallMs: number;
   };
   readonly http: { readonly port: number };
   readonly callback: {
@@ -224,6 +226,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       retryInitialMs,
       retryMaxMs,
       sessionTimeoutMs: int('WXSYNC_SESSION_TIMEOUT_MS', 30_000, 6_000, 300_000),
+      // Above the longest healthy gap between writes (a batch's wait, a retry's backoff), below an operator's patience.
+      stallMs: int('WXSYNC_CONSUMER_STALL_S', 120, 1, 86_400) * 1000,
     },
     http: { port: int('PORT', 8080, 0, 65535) },
     callback: {

@@ -6,6 +6,8 @@ export const ErrorCode = {
   ConfigInvalid: 'CONFIG_INVALID',
   RecordUndecodable: 'RECORD_UNDECODABLE',
   RecordInvalid: 'RECORD_INVALID',
+  /** A record that passed its contract but ClickHouse refuses deterministically (a constraint, a value it cannot parse). */
+  RecordRefused: 'RECORD_REFUSED',
   KafkaUnavailable: 'KAFKA_UNAVAILABLE',
   KafkaRequestFailed: 'KAFKA_REQUEST_FAILED',
   ClickHouseFailed: 'CLICKHOUSE_FAILED',

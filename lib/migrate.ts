@@ -60,10 +60,10 @@ async function applies(client: ClickHouseClient, when: string | undefined): Prom
 
 /**
  * Applies every migration in order. Each statement is idempotent (or guarded by `-- when:`), so this runs at
- * every start-up. Returns how many statements ran.
+ * every start-up. Returns how many statements ran. `dir` is for tests that build a store of an older schema.
  */
-export async function migrate(client: ClickHouseClient, database: string, logger: Logger): Promise<number> {
-  const migrations = await loadMigrations(database);
+export async function migrate(client: ClickHouseClient, database: string, logger: Logger, dir = SQL_DIR): Promise<number> {
+  const migrations = await loadMigrations(database, dir);
   let count = 0;
   for (const { file, statements } of migrations) {
     for (const { sql, when } of statements) {

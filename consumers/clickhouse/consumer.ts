@@ -3,7 +3,7 @@ import type { Config } from '../../lib/config.ts';
 import type { KafkaGateway } from '../../lib/kafka.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { Gauge, type Registry } from '../../lib/metrics.ts';
-import { LoadPipeline, type PipelineStats } from './pipeline.ts';
+import { LoadPipeline, type PipelineStats, type StallState } from './pipeline.ts';
 import { routeRecords } from './route.ts';
 import { clickHouseWriter, type RoutedWriter } from './sink.ts';
 
@@ -21,6 +21,8 @@ export interface RunningClickHouseConsumer {
   /** Resolves once the group assigned partitions to this consumer. */
   readonly joined: Promise<void>;
   readonly stats: PipelineStats;
+  /** Records wait and nothing was stored for longer than WXSYNC_CONSUMER_STALL_S; and the time since the last store. */
+  stall(): StallState;
   stop(): Promise<void>;
 }
 
@@ -32,12 +34,17 @@ export async function startClickHouseConsumer(deps: ClickHouseConsumerDeps): Pro
   const { topics } = config.kafka;
   const log = logger.child({ role: 'consumer' });
   const dlqProducer = await kafka.producer();
-  const baseWriter = clickHouseWriter(deps.clickhouse, config.clickhouse.database, dlqProducer, topics.dlq);
+  const baseWriter = clickHouseWriter(deps.clickhouse, config.clickhouse.database, dlqProducer, topics.dlq, {
+    onRefused(records) {
+      pipeline.stats.dlq += records.length;
+      for (const refused of records) log.warn({ code: refused.code, source: refused.source }, `record sent to the DLQ: ${refused.reason}`);
+    },
+  });
   const writer = deps.wrapWriter?.(baseWriter) ?? baseWriter;
   const consumer = await kafka.consumer({
     groupId: config.consumer.groupId, fromBeginning: true, concurrency: 64, sessionTimeoutMs: config.consumer.sessionTimeoutMs,
   });
-  const { batchMaxRows, batchMaxWaitMs, retryInitialMs, retryMaxMs } = config.consumer;
+  const { batchMaxRows, batchMaxWaitMs, retryInitialMs, retryMaxMs, stallMs } = config.consumer;
   const pipeline = new LoadPipeline(
     {
       maxRows: batchMaxRows,
@@ -47,12 +54,13 @@ export async function startClickHouseConsumer(deps: ClickHouseConsumerDeps): Pro
       maxConcurrentWrites: 2,
       retryInitialMs,
       retryMaxMs,
+      stallMs,
     },
     writer,
     (topic, partition, offset) => consumer.commit(topic, partition, offset),
     log,
   );
-  if (deps.registry !== undefined) registerPipelineMetrics(deps.registry, pipeline.stats);
+  if (deps.registry !== undefined) registerPipelineMetrics(deps.registry, pipeline);
 
   const subscribed = [topics.userEvents, topics.snapshots, topics.userProfiles];
   let stopping = false;
@@ -74,6 +82,7 @@ export async function startClickHouseConsumer(deps: ClickHouseConsumerDeps): Pro
   return {
     joined: consumer.joined,
     stats: pipeline.stats,
+    stall: () => pipeline.stall(),
     async stop() {
       stopping = true;
       consumer.pause(subscribed);
@@ -85,7 +94,8 @@ export async function startClickHouseConsumer(deps: ClickHouseConsumerDeps): Pro
   };
 }
 
-function registerPipelineMetrics(registry: Registry, stats: PipelineStats): void {
+function registerPipelineMetrics(registry: Registry, pipeline: LoadPipeline): void {
+  const { stats } = pipeline;
   const gauge = (name: string, help: string, read: () => number): void => {
     registry.registerMetric(new Gauge({ name, help, registers: [], collect() { this.set(read()); } }));
   };
@@ -94,4 +104,6 @@ function registerPipelineMetrics(registry: Registry, stats: PipelineStats): void
   gauge('wxsync_consumer_write_retries_total', 'Failed batch writes that were retried', () => stats.retries);
   gauge('wxsync_consumer_dlq_total', 'Records sent to the DLQ', () => stats.dlq);
   gauge('wxsync_consumer_commit_failures_total', 'Offset commits that failed (records are redelivered)', () => stats.commitFailures);
+  gauge('wxsync_consumer_stalled', '1 while records wait and nothing was stored for longer than WXSYNC_CONSUMER_STALL_S', () => (pipeline.stall().stalled ? 1 : 0));
+  gauge('wxsync_consumer_seconds_since_write', 'Seconds since the consumer last stored a set in order', () => pipeline.stall().secondsSinceWrite);
 }

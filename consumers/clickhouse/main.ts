@@ -5,5 +5,6 @@ export const startConsumerRole: RoleStarter = async ({ config, kafka, clickhouse
   const consumer = await startClickHouseConsumer({ config, kafka, clickhouse, logger, registry });
   let joined = false;
   void consumer.joined.then(() => { joined = true; });
-  return { name: 'consumer', ready: () => joined, stop: () => consumer.stop() };
+  // Not ready while stalled: a write that keeps failing holds back every commit, and /readyz must say so.
+  return { name: 'consumer', ready: () => joined && !consumer.stall().stalled, stop: () => consumer.stop() };
 };

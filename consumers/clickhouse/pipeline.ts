@@ -17,6 +17,8 @@ export interface PipelineOptions {
   readonly maxConcurrentWrites: number;
   readonly retryInitialMs: number;
   readonly retryMaxMs: number;
+  /** Stalled: rows have waited this long without a set being stored (see stallState). */
+  readonly stallMs: number;
 }
 
 /** Where a submitted set came from: committed as "everything before nextOffset" once it is stored. */
@@ -51,6 +53,36 @@ interface Flush {
 
 const HEARTBEAT_EVERY_MS = 2000;
 
+export interface StallInput {
+  /** Rows queued or being written. */
+  readonly waitingRows: number;
+  /** When rows last started to wait after nothing did. */
+  readonly waitingSince: number;
+  /** When a set was last stored with every set formed before it (what lets offsets move on). */
+  readonly lastStoredAt: number;
+  readonly now: number;
+  readonly stallMs: number;
+}
+
+export interface StallState {
+  readonly stalled: boolean;
+  readonly secondsSinceWrite: number;
+}
+
+/**
+ * Stalled means records wait and nothing has been stored for longer than `stallMs`, counted from the later of
+ * the last stored set and the moment the wait began: an idle consumer is never stalled, and one that receives
+ * a record after a quiet hour has the full `stallMs` to store it. Progress is counted in formation order, so
+ * a later set written while an earlier one keeps failing does not hide the stall.
+ */
+export function stallState(input: StallInput): StallState {
+  const since = Math.max(input.lastStoredAt, input.waitingSince);
+  return {
+    stalled: input.waitingRows > 0 && input.now - since > input.stallMs,
+    secondsSinceWrite: Math.max(0, input.now - input.lastStoredAt) / 1000,
+  };
+}
+
 /**
  * The consumer's engine: it owns batching, retries and acknowledgement, so the writer only writes.
  * Rows from many Kafka batches are written as one set; several sets may be written at once, but offsets
@@ -75,6 +107,8 @@ export class LoadPipeline {
   private closing = false;
   /** Set once a set was abandoned: from then on nothing may be committed, whatever finishes later. */
   private abandoned = false;
+  private lastStoredAt = Date.now();
+  private waitingSince = Date.now();
 
   constructor(
     private readonly options: PipelineOptions,
@@ -95,10 +129,18 @@ export class LoadPipeline {
       await heartbeat();
     }
     if (this.closing) throw new WxsyncError(ErrorCode.ShuttingDown, 'the consumer is stopping', { retriable: true });
+    if (this.pendingRows + this.inFlightRows === 0) this.waitingSince = Date.now();
     if (this.pending.length === 0) this.oldestAt = Date.now();
     this.pending.push({ routed, size, ack });
     this.pendingRows += size;
     this.schedule();
+  }
+
+  /** Whether records wait with nothing stored for too long, and how long ago a set was last stored. */
+  stall(now = Date.now()): StallState {
+    return stallState({
+      waitingRows: this.pendingRows + this.inFlightRows, waitingSince: this.waitingSince, lastStoredAt: this.lastStoredAt, now, stallMs: this.options.stallMs,
+    });
   }
 
   /**
@@ -181,6 +223,7 @@ export class LoadPipeline {
         this.abandoned = true;
         return;
       }
+      this.lastStoredAt = Date.now();
       await this.commitEntries(head.entries);
     }
   }

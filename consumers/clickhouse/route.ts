@@ -6,7 +6,14 @@ import { dlqRecord, type DlqRecord } from '../../lib/contracts/dlq.ts';
 import { ErrorCode, isWxsyncError, describeError } from '../../lib/errors.ts';
 import type { InRecord } from '../../lib/kafka.ts';
 
+/**
+ * The Kafka record a row came from. Kept on every row so that a row ClickHouse refuses can be sent to the DLQ as
+ * the record it came from, whole (a snapshot page yields two rows from one record).
+ */
+export type Origin = InRecord;
+
 export interface UserEventRow {
+  readonly origin: Origin;
   readonly id: string;
   readonly appid: string;
   readonly openid: string;
@@ -24,6 +31,7 @@ export interface UserEventRow {
 }
 
 export interface SnapshotRow {
+  readonly origin: Origin;
   readonly appid: string;
   readonly snapshot_id: string;
   readonly kind: SnapshotRecord['kind'];
@@ -43,13 +51,17 @@ export interface SnapshotRow {
 
 /** The openids of one page: one row of snapshot_member_pages, which ClickHouse expands into snapshot_members. */
 export interface SnapshotMemberPage {
+  readonly origin: Origin;
   readonly appid: string;
   readonly snapshot_id: string;
   readonly page: number;
+  /** The page record's fetchedAt: tells the rows of a page fetched again after a crash from the earlier fetch's. */
+  readonly fetched_at: number;
   readonly openids: readonly string[];
 }
 
 export interface UserProfileRow {
+  readonly origin: Origin;
   readonly appid: string;
   readonly openid: string;
   readonly subscribe: number;
@@ -99,7 +111,8 @@ const ARRIVAL_MAX = 0xfffff;
 
 /**
  * The order of one user's events, packed into a UInt64 for ClickHouse's argMax:
- * - `at` (ms) in the high 42 bits (good until 2109);
+ * - `at` (ms) in the high 42 bits: good until 2109, beyond the contracts' MAX_MS (before 2100), so no `at` a
+ *   record may carry wraps (ClickHouse would wrap a UInt64 silently);
  * - then callbacks above corrections: a real event wins a tie with a correction (⚑);
  * - then arrival (`receivedAt` relative to `at`): WeChat's CreateTime has whole seconds, and a user who
  *   leaves and comes back within one second sends two events with the same `at`, pushed in order;
@@ -114,8 +127,9 @@ export function eventOrder(event: Pick<UserEvent, 'at' | 'source' | 'type' | 're
     | (event.type === 'unsubscribe' ? 1n : 0n);
 }
 
-export function userEventRow(event: UserEvent): UserEventRow {
+export function userEventRow(event: UserEvent, origin: Origin): UserEventRow {
   return {
+    origin,
     id: event.id,
     appid: event.appid,
     openid: event.openid,
@@ -132,9 +146,9 @@ export function userEventRow(event: UserEvent): UserEventRow {
   };
 }
 
-function snapshotRows(record: SnapshotRecord, into: Routed): void {
+function snapshotRows(record: SnapshotRecord, origin: Origin, into: Routed): void {
   const base = {
-    appid: record.appid, snapshot_id: record.snapshotId, kind: record.kind, page: 0, started_at: 0, ended_at: 0,
+    origin, appid: record.appid, snapshot_id: record.snapshotId, kind: record.kind, page: 0, started_at: 0, ended_at: 0,
     fetched_at: 0, complete: 0, reason: '', total: 0, pages: 0, openids: 0, page_openids: 0, cursor: '', next_openid: '',
   };
   switch (record.kind) {
@@ -147,7 +161,9 @@ function snapshotRows(record: SnapshotRecord, into: Routed): void {
         page_openids: record.openids.length, cursor: record.cursor, next_openid: record.nextOpenid,
       });
       if (record.openids.length > 0) {
-        into.snapshotMembers.push({ appid: record.appid, snapshot_id: record.snapshotId, page: record.page, openids: record.openids });
+        into.snapshotMembers.push({
+          origin, appid: record.appid, snapshot_id: record.snapshotId, page: record.page, fetched_at: record.fetchedAt, openids: record.openids,
+        });
       }
       return;
     case 'end':
@@ -159,8 +175,9 @@ function snapshotRows(record: SnapshotRecord, into: Routed): void {
   }
 }
 
-function userProfileRow(profile: UserProfile): UserProfileRow {
+function userProfileRow(profile: UserProfile, origin: Origin): UserProfileRow {
   return {
+    origin,
     appid: profile.appid,
     openid: profile.openid,
     subscribe: profile.subscribe,
@@ -185,13 +202,13 @@ export function routeRecords(records: readonly InRecord[], topics: Topics, now: 
     try {
       switch (record.topic) {
         case topics.userEvents:
-          routed.userEvents.push(userEventRow(decodeUserEvent(record.value)));
+          routed.userEvents.push(userEventRow(decodeUserEvent(record.value), record));
           break;
         case topics.snapshots:
-          snapshotRows(decodeSnapshotRecord(record.value), routed);
+          snapshotRows(decodeSnapshotRecord(record.value), record, routed);
           break;
         case topics.userProfiles:
-          routed.userProfiles.push(userProfileRow(decodeUserProfile(record.value)));
+          routed.userProfiles.push(userProfileRow(decodeUserProfile(record.value), record));
           break;
         default:
           routed.dlq.push(dlqRecord(record, ErrorCode.RecordInvalid, `no route for topic ${record.topic}`, now));

@@ -4,9 +4,14 @@ export const OPENID = /^[A-Za-z0-9_-]{1,64}$/;
 export const APPID = /^[A-Za-z0-9_-]{1,64}$/;
 export const EVENT_ID = /^[0-9a-f]{32}$/;
 export const SNAPSHOT_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-/** Milliseconds since the epoch between 2000 and 2200: anything else is a unit mix-up or garbage. */
-const MIN_MS = 946_684_800_000;
-const MAX_MS = 7_258_118_400_000;
+/**
+ * Timestamps are milliseconds since the epoch from 2000-01-01 to before 2100-01-01: anything else is a unit
+ * mix-up or garbage. The upper bound is also what the store can order: an event's `ord` (consumers/clickhouse
+ * route.ts) packs `at` into the high 42 bits of a UInt64, which holds ms up to 2109, and a wider encoding would
+ * mix old and new orders inside the stored argMax states.
+ */
+export const MIN_MS = Date.UTC(2000, 0, 1);
+export const MAX_MS = Date.UTC(2100, 0, 1) - 1;
 const MAX_TEXT = 1024;
 
 /** Raw values larger than these are refused before parsing. */

@@ -46,6 +46,15 @@ describe('loadConfig', () => {
     assert.equal(problems.length, 3);
   });
 
+  it('reads the consumer stall time and refuses out-of-range ones', () => {
+    assert.equal(loadConfig({}).consumer.stallMs, 120_000);
+    assert.equal(loadConfig({ WXSYNC_CONSUMER_STALL_S: '30' }).consumer.stallMs, 30_000);
+    const problems = problemsOf(() => loadConfig({ WXSYNC_CONSUMER_STALL_S: '0' }));
+    assert.equal(problems.length, 1);
+    assert.ok(problems[0]?.startsWith('WXSYNC_CONSUMER_STALL_S'));
+    assert.equal(problemsOf(() => loadConfig({ WXSYNC_CONSUMER_STALL_S: '86401' })).length, 1);
+  });
+
   it('reads the callback settings and refuses out-of-range ones', () => {
     assert.deepEqual(loadConfig({ WXSYNC_DATA_DIR: '/d' }).callback, {
       spoolDir: '/d/spool', maxClockSkewMs: 300_000, bodyMaxBytes: 65_536, produceTimeoutMs: 1500, dedupeWindowMs: 600_000,

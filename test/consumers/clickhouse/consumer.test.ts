@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { ClickHouseError } from '@clickhouse/client';
 import { startClickHouseConsumer, type RunningClickHouseConsumer } from '../../../consumers/clickhouse/consumer.ts';
+import { startConsumerRole } from '../../../consumers/clickhouse/main.ts';
 import type { RoutedWriter } from '../../../consumers/clickhouse/sink.ts';
 import { createClickHouse, type ClickHouseClient } from '../../../lib/clickhouse.ts';
 import type { DlqRecord } from '../../../lib/contracts/dlq.ts';
@@ -8,6 +10,7 @@ import { encodeSnapshotRecord, snapshotKey } from '../../../lib/contracts/snapsh
 import type { UserEvent } from '../../../lib/contracts/user-event.ts';
 import { createKafkaGateway, type KafkaGateway, type OutRecord } from '../../../lib/kafka.ts';
 import { createLogger } from '../../../lib/logger.ts';
+import { createRegistry } from '../../../lib/metrics.ts';
 import { migrate } from '../../../lib/migrate.ts';
 import { topicSpecs } from '../../../lib/topics.ts';
 import { T0, callbackEvent, caughtUp, eventRecord, openidOf, produceAll } from '../../support/events.ts';
@@ -57,6 +60,18 @@ async function waitCaughtUp(h: Harness, timeoutMs: number): Promise<void> {
   const { topics } = h.t.config.kafka;
   await waitFor('the consumer to commit every record', timeoutMs,
     async () => (await caughtUp(h.kafka, h.t.config.consumer.groupId, [topics.userEvents, topics.snapshots, topics.userProfiles])) || undefined, 250);
+}
+
+async function dlqOf(h: Harness, atLeast: number): Promise<DlqRecord[]> {
+  return waitFor(`${atLeast} records in the DLQ`, 30_000, async () => {
+    const records = (await h.kafka.readAll(h.t.config.kafka.topics.dlq, 30_000)).map((r) => JSON.parse(r.value?.toString() ?? '') as DlqRecord);
+    return records.length >= atLeast ? records : undefined;
+  }, 250);
+}
+
+/** The record a DLQ entry holds, decoded. */
+function originalOf(dlq: DlqRecord): Record<string, unknown> {
+  return JSON.parse(Buffer.from(dlq.value, 'base64').toString()) as Record<string, unknown>;
 }
 
 function shuffle<T>(items: T[], random: () => number): T[] {
@@ -253,6 +268,146 @@ describe('consumers/clickhouse against Kafka and chDB', { timeout: 240_000 }, ()
       const db = h.t.config.clickhouse.database;
       const [count] = await rows<{ n: string }>(h.clickhouse, `SELECT uniqExact(id) AS n FROM ${db}.user_events`);
       assert.equal(Number(count?.n), events.length);
+    });
+  });
+
+  describe('a record ClickHouse refuses though it passed its contract', () => {
+    let h: Harness;
+    before(async () => { h = await harness(); });
+    after(async () => { await teardown(h); });
+
+    it('loads every other row of its set, sends it alone to the DLQ with ClickHouse\'s message, and commits', async () => {
+      const { topics } = h.t.config.kafka;
+      const db = h.t.config.clickhouse.database;
+      const poison = openidOf(4242);
+      await h.clickhouse.command({ query: `ALTER TABLE ${db}.user_events ADD CONSTRAINT poison CHECK openid != '${poison}'` });
+      await h.clickhouse.command({ query: `ALTER TABLE ${db}.snapshot_members ADD CONSTRAINT poison_member CHECK openid != '${poison}'` });
+      const events = Array.from({ length: 300 }, (_, n) => callbackEvent(APPID, n === 150 ? poison : openidOf(n), 'subscribe', T0 / 1000 + n));
+      await produceAll(h.kafka, topics.userEvents, events.map(eventRecord), 1000);
+      const base = { v: 1, appid: APPID, snapshotId: 'snap-p' } as const;
+      const page = (n: number, openids: string[]): OutRecord => ({ key: snapshotKey(base), value: encodeSnapshotRecord({
+        ...base, kind: 'page', page: n, cursor: '', nextOpenid: openids.at(-1) ?? '', total: 5, openids, fetchedAt: T0 + n,
+      }) });
+      await produceAll(h.kafka, topics.snapshots, [
+        { key: snapshotKey(base), value: encodeSnapshotRecord({ ...base, kind: 'begin', startedAt: T0 }) },
+        page(0, [openidOf(1), openidOf(2)]), page(1, [openidOf(3), poison]), page(2, [openidOf(5)]), page(3, []),
+        { key: snapshotKey(base), value: encodeSnapshotRecord({ ...base, kind: 'end', complete: true, pages: 4, openids: 5, total: 5, startedAt: T0, endedAt: T0 + 9 }) },
+      ]);
+      const consumer = await start(h);
+      await waitCaughtUp(h, 60_000);
+
+      const [loaded] = await rows<{ n: string }>(h.clickhouse, `SELECT count() AS n FROM ${db}.followers_current WHERE appid = '${APPID}'`);
+      assert.equal(Number(loaded?.n), 299);
+      const dlq = await dlqOf(h, 2);
+      assert.equal(dlq.length, 2);
+      const event = dlq.find((d) => d.source.topic === topics.userEvents);
+      const member = dlq.find((d) => d.source.topic === topics.snapshots);
+      assert.ok(event !== undefined && member !== undefined);
+      assert.equal(event.code, 'RECORD_REFUSED');
+      assert.match(event.reason, /VIOLATED_CONSTRAINT \(469\): Constraint `poison`/);
+      assert.equal(event.source.key, `${APPID}:${poison}`);
+      assert.equal(originalOf(event)['openid'], poison);
+      assert.match(member.reason, /Constraint `poison_member`/);
+      assert.equal(originalOf(member)['page'], 1, 'the whole page record');
+      // The refused page's members are not there, so its `snapshots` row must not be either: the snapshot is not loaded.
+      const [status] = await rows<Record<string, unknown>>(h.clickhouse, `SELECT loaded, pages_loaded FROM ${db}.snapshot_status WHERE snapshot_id = 'snap-p'`);
+      assert.deepEqual(status, { loaded: 0, pages_loaded: '3' });
+      assert.equal(consumer.stats.dlq, 2);
+    });
+  });
+
+  describe('acceptance: a stream of 156 months with a poison record in it', () => {
+    let h: Harness;
+    before(async () => { h = await harness(); });
+    after(async () => { await teardown(h); });
+
+    it('loads every follower, sends the poison to the DLQ, and keeps flowing', async () => {
+      const { topics } = h.t.config.kafka;
+      const db = h.t.config.clickhouse.database;
+      const poison = openidOf(999_999);
+      await h.clickhouse.command({ query: `ALTER TABLE ${db}.user_events ADD CONSTRAINT poison CHECK openid != '${poison}'` });
+      const users = 9;
+      const latest = new Map<string, number>();
+      const events: UserEvent[] = [];
+      for (let month = 0; month < 156; month += 1) {
+        for (let user = 0; user < users; user += 1) {
+          const seconds = Date.UTC(2013, month, 1 + user * 3, user) / 1000;
+          events.push(callbackEvent(APPID, openidOf(user), 'subscribe', seconds, { scene: `m${month}` }));
+          latest.set(openidOf(user), seconds * 1000);
+        }
+      }
+      events.splice(700, 0, callbackEvent(APPID, poison, 'subscribe', Date.UTC(2019, 5, 1) / 1000));
+      assert.ok(events.length >= 1200);
+      await produceAll(h.kafka, topics.userEvents, events.map(eventRecord));
+      await start(h);
+      await waitCaughtUp(h, 60_000);
+
+      const followers = await rows<{ openid: string; subscribed: number; ms: string; scene: string }>(h.clickhouse,
+        `SELECT openid, subscribed, toUnixTimestamp64Milli(subscribe_time) AS ms, scene FROM ${db}.followers_current WHERE appid = '${APPID}' ORDER BY openid`);
+      assert.deepEqual(followers.map((f) => [f.openid, f.subscribed, Number(f.ms), f.scene]),
+        [...latest].sort(([a], [b]) => a.localeCompare(b)).map(([openid, ms]) => [openid, 1, ms, 'm155']));
+      const [stored] = await rows<{ n: string; months: string }>(h.clickhouse,
+        `SELECT count() AS n, uniqExact(toYYYYMM(at)) AS months FROM ${db}.user_events FINAL WHERE appid = '${APPID}'`);
+      assert.deepEqual(stored, { n: String(events.length - 1), months: '156' });
+      const dlq = await dlqOf(h, 1);
+      assert.deepEqual(dlq.map((d) => [d.code, originalOf(d)['openid']]), [['RECORD_REFUSED', poison]]);
+
+      // Records produced afterwards are loaded and committed: nothing is stuck behind the poison.
+      const later = [100, 101, 102].map((n) => callbackEvent(APPID, openidOf(n), 'subscribe', Date.UTC(2026, 0, 5) / 1000 + n));
+      await produceAll(h.kafka, topics.userEvents, later.map(eventRecord));
+      await waitCaughtUp(h, 30_000);
+      const [count] = await rows<{ n: string }>(h.clickhouse, `SELECT count() AS n FROM ${db}.followers_current WHERE appid = '${APPID}'`);
+      assert.equal(Number(count?.n), users + later.length);
+    });
+  });
+
+  describe('a transient ClickHouse failure', () => {
+    let h: Harness;
+    before(async () => { h = await harness({ WXSYNC_CONSUMER_STALL_S: '1', WXSYNC_BATCH_MAX_MS: '50' }); });
+    after(async () => { await teardown(h); });
+
+    it('is retried, never sent to the DLQ; the role reports not ready and stalled meanwhile, and recovers', async () => {
+      const { topics } = h.t.config.kafka;
+      let failing = true;
+      let failures = 0;
+      // A client whose inserts fail as a server out of memory would: a code outside the deterministic list.
+      const flaky = new Proxy(h.clickhouse, {
+        get(target, property) {
+          const value: unknown = Reflect.get(target, property);
+          if (property === 'exec') {
+            return (params: Parameters<ClickHouseClient['exec']>[0]) => {
+              if (failing) {
+                failures += 1;
+                return Promise.reject(new ClickHouseError({ message: 'Memory limit (total) exceeded', code: '241', type: 'MEMORY_LIMIT_EXCEEDED' }));
+              }
+              return target.exec(params);
+            };
+          }
+          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      const registry = createRegistry();
+      const role = await startConsumerRole({ config: h.t.config, kafka: h.kafka, clickhouse: flaky, logger: createLogger(h.t.config.logLevel), registry });
+      try {
+        const events = Array.from({ length: 50 }, (_, n) => callbackEvent(APPID, openidOf(n), 'subscribe', T0 / 1000 + n));
+        await produceAll(h.kafka, topics.userEvents, events.map(eventRecord));
+        await waitFor('the consumer to join and fail a few writes', 30_000, () => (failures >= 3 ? true : undefined));
+        await waitFor('the stall to be reported', 10_000, () => (role.ready() ? undefined : true), 50);
+        const metrics = await registry.metrics();
+        assert.match(metrics, /^wxsync_consumer_stalled 1$/m);
+        assert.ok(Number(/^wxsync_consumer_seconds_since_write (\S+)$/m.exec(metrics)?.[1]) > 1);
+        failing = false;
+        await waitCaughtUp(h, 30_000);
+        await waitFor('the role to be ready again', 5000, () => (role.ready() ? true : undefined), 50);
+        assert.match(await registry.metrics(), /^wxsync_consumer_stalled 0$/m);
+        assert.match(await registry.metrics(), /^wxsync_consumer_write_retries_total [1-9]/m);
+        const db = h.t.config.clickhouse.database;
+        const [count] = await rows<{ n: string }>(h.clickhouse, `SELECT uniqExact(id) AS n FROM ${db}.user_events`);
+        assert.equal(Number(count?.n), events.length);
+        assert.deepEqual(await h.kafka.endOffsets(topics.dlq), new Map([[0, '0']]), 'nothing dead-lettered');
+      } finally {
+        await role.stop();
+      }
     });
   });
 });

@@ -1,15 +1,19 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { LoadPipeline, type Ack, type PipelineOptions } from '../../../consumers/clickhouse/pipeline.ts';
+import { LoadPipeline, stallState, type Ack, type PipelineOptions } from '../../../consumers/clickhouse/pipeline.ts';
 import { emptyRouted, routedSize, type Routed } from '../../../consumers/clickhouse/route.ts';
 import { silentLogger } from '../../../lib/logger.ts';
 import { waitFor } from '../../support/env.ts';
 
-const options: PipelineOptions = { maxRows: 10, maxWaitMs: 1000, lingerMs: 20, maxPendingRows: 30, maxConcurrentWrites: 1, retryInitialMs: 5, retryMaxMs: 20 };
+const options: PipelineOptions = {
+  maxRows: 10, maxWaitMs: 1000, lingerMs: 20, maxPendingRows: 30, maxConcurrentWrites: 1, retryInitialMs: 5, retryMaxMs: 20, stallMs: 60_000,
+};
+
+const origin = { topic: 't', partition: 0, offset: '0', key: null, value: null, timestamp: '0' };
 
 function rows(n: number): Routed {
   const routed = emptyRouted();
-  routed.snapshotMembers.push({ appid: 'a', snapshot_id: 's', page: 0, openids: Array.from({ length: n }, (_, i) => `o${i}`) });
+  routed.snapshotMembers.push({ origin, appid: 'a', snapshot_id: 's', page: 0, fetched_at: 0, openids: Array.from({ length: n }, (_, i) => `o${i}`) });
   return routed;
 }
 
@@ -158,5 +162,46 @@ describe('LoadPipeline', () => {
     await pipeline.close(100);
     assert.deepEqual(commits, []);
     await assert.rejects(pipeline.submit(rows(1), ack(0, 3), noHeartbeat), { code: 'SHUTTING_DOWN' });
+  });
+
+  it('reports stalled once a write has kept failing past stallMs, and recovers once it is stored', async () => {
+    let failing = true;
+    const commits: string[] = [];
+    const pipeline = new LoadPipeline({ ...options, stallMs: 150, retryMaxMs: 10 }, {
+      write: () => (failing ? Promise.reject(new Error('down')) : Promise.resolve()),
+    }, (_t, p, o) => { commits.push(`${p}@${o}`); return Promise.resolve(); }, silentLogger());
+    assert.equal(pipeline.stall().stalled, false, 'idle is not stalled');
+    await pipeline.submit(rows(2), ack(0, 2), noHeartbeat);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    assert.equal(pipeline.stall().stalled, false, 'failing, but not for longer than stallMs yet');
+    await waitFor('the stall to be reported', 2000, () => (pipeline.stall().stalled ? true : undefined), 10);
+    assert.ok(pipeline.stall().secondsSinceWrite >= 0.15);
+    assert.deepEqual(commits, []);
+    failing = false;
+    await waitFor('the write to be stored', 2000, () => (commits.length === 1 ? true : undefined), 5);
+    assert.equal(pipeline.stall().stalled, false);
+    assert.ok(pipeline.stall().secondsSinceWrite < 0.15);
+    await pipeline.close(1000);
+  });
+});
+
+describe('stallState', () => {
+  const base = { waitingRows: 10, waitingSince: 0, lastStoredAt: 0, now: 0, stallMs: 1000 };
+
+  it('is never stalled while nothing waits, however long ago the last write was', () => {
+    assert.deepEqual(stallState({ ...base, waitingRows: 0, now: 3_600_000 }), { stalled: false, secondsSinceWrite: 3600 });
+  });
+
+  it('is stalled once rows have waited longer than stallMs with nothing stored', () => {
+    assert.equal(stallState({ ...base, now: 1000 }).stalled, false, 'at the limit, not past it');
+    assert.equal(stallState({ ...base, now: 1001 }).stalled, true);
+    assert.equal(stallState({ ...base, lastStoredAt: 500, now: 1200 }).stalled, false, 'a store resets the clock');
+  });
+
+  it('gives a wait that began after a quiet spell the full stallMs', () => {
+    const state = stallState({ ...base, lastStoredAt: 0, waitingSince: 3_600_000, now: 3_600_500 });
+    assert.equal(state.stalled, false);
+    assert.equal(state.secondsSinceWrite, 3600.5);
+    assert.equal(stallState({ ...base, lastStoredAt: 0, waitingSince: 3_600_000, now: 3_601_001 }).stalled, true);
   });
 });

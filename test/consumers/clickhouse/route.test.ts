@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { eventOrder, routeRecords, routedSize } from '../../../consumers/clickhouse/route.ts';
 import { correctionEventId } from '../../../lib/contracts/event-id.ts';
 import { encodeSnapshotRecord } from '../../../lib/contracts/snapshot.ts';
+import { MAX_MS, MIN_MS } from '../../../lib/contracts/fields.ts';
 import { encodeUserEvent, type UserEvent } from '../../../lib/contracts/user-event.ts';
 import { loadConfig } from '../../../lib/config.ts';
 import type { InRecord } from '../../../lib/kafka.ts';
@@ -43,6 +44,18 @@ describe('eventOrder', () => {
     assert.ok(late < eventOrder({ ...subscribe, at: subscribe.at + 1, receivedAt: subscribe.at + 1 }));
     assert.ok(eventOrder({ ...unsubscribe, at: Date.UTC(2109, 0, 1), receivedAt: Date.UTC(2109, 0, 2) }) < 2n ** 64n);
   });
+
+  it('is strictly increasing in `at` over the whole range the contract allows, edges included, and fits a UInt64', () => {
+    // The highest order at one instant (a callback arriving late, an unsubscribe) stays below the lowest of the next ms.
+    const highest = (at: number): bigint => eventOrder({ at, source: 'callback', type: 'unsubscribe', receivedAt: at + 86_400_000 });
+    const lowest = (at: number): bigint => eventOrder({ at, source: 'correction', type: 'subscribe', receivedAt: at - 86_400_000 });
+    for (const at of [MIN_MS, MIN_MS + 1, Date.UTC(2026, 0, 1), MAX_MS - 2, MAX_MS - 1]) {
+      assert.ok(lowest(at) < highest(at));
+      assert.ok(highest(at) < lowest(at + 1), `ord increases from ${new Date(at).toISOString()} to the next ms`);
+    }
+    assert.ok(highest(MAX_MS) < 2n ** 64n, 'the latest allowed event does not wrap');
+    assert.ok(lowest(MIN_MS) > 0n);
+  });
 });
 
 describe('routeRecords', () => {
@@ -59,7 +72,10 @@ describe('routeRecords', () => {
     assert.ok(row !== undefined && others.length === 0);
     assert.equal(row.qr_scene, '7');
     assert.equal(row.ord, eventOrder(event).toString());
-    assert.deepEqual(routed.snapshotMembers, [{ appid: 'wxapp', snapshot_id: 's1', page: 2, openids: ['o1', 'o2'] }]);
+    assert.deepEqual(routed.snapshotMembers.map(({ origin, ...row }) => [origin.offset, row]),
+      [['2', { appid: 'wxapp', snapshot_id: 's1', page: 2, fetched_at: T0, openids: ['o1', 'o2'] }]]);
+    assert.equal(routed.snapshots[0]?.origin, routed.snapshotMembers[0]?.origin, 'both rows of a page keep the record they came from');
+    assert.equal(row.origin.offset, '0');
     assert.equal(routed.snapshots[0]?.page_openids, 2);
     assert.deepEqual(routed.dlq.map((d) => [d.source.offset, d.code]), [['1', 'RECORD_UNDECODABLE'], ['3', 'RECORD_INVALID']]);
     assert.equal(routedSize(routed), 1 + 1 + 2 + 2);
@@ -73,6 +89,17 @@ describe('routeRecords', () => {
     assert.deepEqual(routed.snapshotMembers.map((m) => [m.page, m.openids]), [[0, ['o1', 'o2']], [1, ['o3']]]);
     assert.deepEqual(routed.snapshots.map((r) => [r.page, r.page_openids]), [[0, 2], [1, 1], [2, 0]]);
     assert.equal(routedSize(routed), 3 + 3, 'batch sizes count openids, not pages');
+  });
+
+  it('refuses an event beyond the contract\'s timestamp bound (before 2100), to the DLQ', () => {
+    const event = callbackEvent('wxapp', 'oUser', 'subscribe', T0 / 1000);
+    const at = (ms: number): InRecord => record(topics.userEvents, Buffer.from(JSON.stringify({ ...event, at: ms, receivedAt: ms })));
+    const routed = routeRecords([at(MAX_MS), at(MAX_MS + 1), at(Date.UTC(2150, 0, 1)), at(MIN_MS - 1)], topics, 5);
+    assert.equal(routed.userEvents.length, 1);
+    assert.equal(routed.userEvents[0]?.at, MAX_MS);
+    assert.deepEqual(routed.dlq.map((d) => d.code), ['RECORD_INVALID', 'RECORD_INVALID', 'RECORD_INVALID']);
+    assert.match(routed.dlq[0]?.reason ?? '', /\bat must be an integer/);
+    assert.throws(() => encodeUserEvent({ ...event, at: MAX_MS + 1 }), { code: 'RECORD_INVALID' }, 'and no producer publishes one');
   });
 
   it('is pure: the same records route to the same rows', () => {
