@@ -3,8 +3,8 @@
 -- guarded on the live table still being partitioned, so a fresh store skips them all, and a start-up that died
 -- halfway through simply redoes the unfinished steps at the next migrate (the copy target is rebuilt from
 -- scratch until the swap, and the swap is the last step that needs the old table to be live).
--- The view folding user_events into followers is dropped just before the swap and created again right after
--- it, so it reads the new table whatever a ClickHouse version does with a view's source across EXCHANGE. The
+-- The views reading user_events are dropped just before the swap and created again after it, so they read the
+-- new table whatever a ClickHouse version does with a view's source across EXCHANGE. The
 -- copy itself does not pass through that view (it writes the new table before it is user_events), so nothing
 -- is folded twice; a fold twice would be harmless anyway, every state of followers being idempotent.
 -- Like every migration this runs at start-up before any role writes. With a ClickHouse server shared by
@@ -44,6 +44,11 @@ FROM {{db}}.user_events;
 
 -- when: SELECT count() FROM system.tables WHERE database = '{{db}}' AND name = 'user_events' AND partition_key != ''
 DROP VIEW IF EXISTS {{db}}.followers_mv SYNC;
+
+-- Likewise every other view reading user_events: a store that already has sql/011's follower_keys_mv (one made
+-- between the two changes) gets it back from sql/011, which refills follower_keys whenever the view is missing.
+-- when: SELECT count() FROM system.tables WHERE database = '{{db}}' AND name = 'user_events' AND partition_key != ''
+DROP VIEW IF EXISTS {{db}}.follower_keys_mv SYNC;
 
 -- when: SELECT count() FROM system.tables WHERE database = '{{db}}' AND name = 'user_events' AND partition_key != ''
 EXCHANGE TABLES {{db}}.user_events AND {{db}}.user_events_unpartitioned;

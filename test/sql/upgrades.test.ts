@@ -236,9 +236,32 @@ describe('upgrading a store of the old schema', { timeout: 120_000 }, () => {
     }
   });
 
+  it('keeps sql/011\'s follower_keys complete and folding for a store that had it on the partitioned table', async () => {
+    const store = await oldStore();
+    const dir = mkdtempSync(path.join(tmpdir(), 'wxsync-011-'));
+    try {
+      for (const file of ['007_reconcile.sql', '011_reconcile_keys.sql']) copyFileSync(path.join(SQL_DIR, file), path.join(dir, file));
+      await migrate(store.client, DB, silentLogger(), dir);
+      const [view] = await query<{ n: string }>(store.client, `SELECT count() AS n FROM system.tables WHERE database = '${DB}' AND name = 'follower_keys_mv'`);
+      assert.equal(view?.n, '1', 'the fixture has the view on the partitioned table');
+      const keys = async (): Promise<unknown[]> =>
+        query(store.client, `SELECT openid_key, toString(last_ord) AS o FROM ${DB}.follower_keys FINAL ORDER BY openid_key`);
+      const before = await keys();
+      await migrate(store.client, DB, silentLogger());
+      assert.deepEqual(await keys(), before);
+      await assertUpgraded(store);
+      const [fresh] = await query<{ n: string }>(store.client,
+        `SELECT count() AS n FROM ${DB}.follower_keys FINAL WHERE openid_key = sipHash64('${openidOf(100)}') AND last_ord >= ${Date.UTC(2026, 1, 1)} * 4194304`);
+      assert.equal(fresh?.n, '1', 'an event loaded after the upgrade reaches follower_keys');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await closeStore(store);
+    }
+  });
+
   for (const [when, file, count] of [
-    ['after a partial copy, with the view dropped', '009_user_events_unpartitioned.sql', 4],
-    ['after the swap, before the view was made again', '009_user_events_unpartitioned.sql', 5],
+    ['after a partial copy, with the followers view dropped', '009_user_events_unpartitioned.sql', 4],
+    ['after the swap, before the views were made again', '009_user_events_unpartitioned.sql', 6],
     ['after the members\' view was dropped, before their swap', '010_snapshot_members_fetched_at.sql', 5],
     ['after the members\' swap, before their view was made again', '010_snapshot_members_fetched_at.sql', 6],
   ] as const) {
