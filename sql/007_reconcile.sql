@@ -10,11 +10,18 @@ SELECT openid_key, openid
 FROM {{db}}.followers FINAL
 WHERE appid = {appid:String} AND finalizeAggregation(subscribed) = 1;
 
--- The openids of one snapshot. A redelivered page may not be merged away yet, hence DISTINCT on the result.
+-- The openids of one snapshot: of each page, the rows of its latest fetch alone (a snapshot resumed after a crash
+-- fetches the pages past its checkpoint again, and WeChat may answer them differently), taken from the page's
+-- row in `snapshots`. A redelivered page may not be merged away yet, so readers deduplicate what they need to.
 CREATE OR REPLACE VIEW {{db}}.snapshot_keys AS
 SELECT openid_key, openid
 FROM {{db}}.snapshot_members
-WHERE appid = {appid:String} AND snapshot_id = {snapshot_id:String};
+WHERE appid = {appid:String} AND snapshot_id = {snapshot_id:String}
+  AND (page, fetched_at) IN (
+    SELECT page, max(fetched_at) FROM {{db}}.snapshots
+    WHERE appid = {appid:String} AND snapshot_id = {snapshot_id:String} AND kind = 'page'
+    GROUP BY page
+  );
 
 -- Openids with an event at or after `since_ms`, i.e. newer than the snapshot.
 CREATE OR REPLACE VIEW {{db}}.window_keys AS

@@ -123,7 +123,7 @@ export function clickhouseReconcileStore(client: ClickHouseClient, db: string): 
       // uniqExact(id) rather than count() FINAL: a redelivered event counts once without merging the month.
       const [row] = await rows<{ openids: string; window_events: string }>(
         `SELECT
-          (SELECT uniqExact(openid_key) FROM ${db}.snapshot_members WHERE appid = {appid:String} AND snapshot_id = {snapshot_id:String}) AS openids,
+          (SELECT uniqExact(openid_key) FROM ${db}.snapshot_keys(appid = {appid:String}, snapshot_id = {snapshot_id:String})) AS openids,
           (SELECT uniqExact(id) FROM ${db}.user_events
             WHERE appid = {appid:String} AND source = 'callback'
               AND at >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND at <= fromUnixTimestamp64Milli({to:Int64}, 'UTC')) AS window_events`,
