@@ -75,10 +75,11 @@ export interface Reconciler {
 }
 
 const SAMPLE_SIZE = 10;
-/** Candidates confirmed per step: 20 batchget calls, whose corrections are then sent while the next step runs. */
-const CONFIRM_CHUNK = 2000;
-/** Candidates read from the store at a time. */
-const PAGE_SIZE = 20_000;
+/**
+ * Candidates read from the store and confirmed at a time: 100 batchget calls kept in flight without a pause,
+ * whose corrections are sent while the next page is confirmed.
+ */
+const PAGE_SIZE = 10_000;
 const RECORDS_PER_SEND = 20_000;
 const NO_COUNTS: RuleReport = { found: 0, inWindow: 0, unconfirmed: 0, skipped: 0, emitted: 0, sample: [] };
 const NO_LIVE: LiveReport = { checked: 0, emitted: 0, skipped: 0, sample: [] };
@@ -185,16 +186,20 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     await loadedUpTo(status.endedAt + deps.settings.graceMs);
     phases.waitMs += now() - waitStart;
     const loaded = await deps.store.snapshotStatus(appid, snapshotId) ?? status;
-    const facts = { ...loaded, ...await deps.store.snapshotCounts(loaded, deps.settings.windowMarginMs) };
-    report = { ...report, snapshotOpenids: facts.openids };
-    const refusal = snapshotRefusal(facts);
-    if (refusal !== undefined) return finish('refused', refusal);
-
     const queryStart = now();
-    const compared = { runId, appid, snapshotId, sinceMs: facts.startedAt - deps.settings.windowMarginMs };
+    const compared = { runId, appid, snapshotId, sinceMs: loaded.startedAt - deps.settings.windowMarginMs };
     try {
-      const counts = await deps.store.compare(compared);
+      // The snapshot's own checks and the comparison run side by side: the comparison publishes nothing, and
+      // its rows are dropped unread when the checks refuse the snapshot.
+      const [snapshotCounts, counts] = await Promise.all([
+        deps.store.snapshotCounts(loaded, deps.settings.windowMarginMs),
+        deps.store.compare(compared),
+      ]);
       phases.queryMs = now() - queryStart;
+      const facts = { ...loaded, ...snapshotCounts };
+      report = { ...report, snapshotOpenids: facts.openids };
+      const refusal = snapshotRefusal(facts);
+      if (refusal !== undefined) return await finish('refused', refusal);
       report = {
         ...report,
         // Following in the store = (in the snapshot − missing) + stale: no third pass over the followers.
@@ -205,27 +210,24 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       const tooStale = staleShareRefusal(counts.stale.found - counts.stale.inWindow, facts.openids, deps.settings.maxStaleShare);
       if (tooStale !== undefined) return await finish('refused', tooStale);
 
-      // One stream of candidates, confirmed a chunk at a time; a chunk's corrections are sent while the next
-      // chunk is confirmed. Any failure stops the whole run: nothing of either rule goes on without the other.
+      // One stream of candidates, confirmed a page at a time; a page's corrections are sent while the next
+      // page is confirmed. Any failure stops the whole run: nothing of either rule goes on without the other.
       const confirmStart = now();
       const basis: CorrectionBasis = { appid, snapshotId, startedAt: facts.startedAt, receivedAt: now() };
       const outbox = request.dryRun ? undefined : new Outbox(deps.producer, deps.topics.userEvents);
       const source = deps.profiles(appid);
       const tally = new Tally();
       for await (const page of deps.store.candidatePages(compared, PAGE_SIZE)) {
-        for (let i = 0; i < page.length; i += CONFIRM_CHUNK) {
-          const chunk = page.slice(i, i + CONFIRM_CHUNK);
-          // Taken before the call: whatever WeChat answers is true at this moment or later.
-          const confirmedAt = confirmationTime(now());
-          const profiles = await batchGetProfiles(source, chunk.map((c) => c.openid), { concurrency: deps.batchgetConcurrency });
-          const records: OutRecord[] = [];
-          for (const [k, candidate] of chunk.entries()) {
-            const outcome = decide(basis, candidate, profiles[k] ?? { openid: candidate.openid, subscribe: 0, tagidList: [] }, confirmedAt);
-            tally.count(candidate, outcome);
-            if (outcome.kind === 'emit') records.push({ key: userEventKey(outcome.event), value: encodeUserEvent(outcome.event) });
-          }
-          outbox?.add(records);
+        // Taken before the calls: whatever WeChat answers is true at this moment or later.
+        const confirmedAt = confirmationTime(now());
+        const profiles = await batchGetProfiles(source, page.map((c) => c.openid), { concurrency: deps.batchgetConcurrency });
+        const records: OutRecord[] = [];
+        for (const [k, candidate] of page.entries()) {
+          const outcome = decide(basis, candidate, profiles[k] ?? { openid: candidate.openid, subscribe: 0, tagidList: [] }, confirmedAt);
+          tally.count(candidate, outcome);
+          if (outcome.kind === 'emit') records.push({ key: userEventKey(outcome.event), value: encodeUserEvent(outcome.event) });
         }
+        outbox?.add(records);
       }
       phases.confirmMs = now() - confirmStart;
       const publishStart = now();
