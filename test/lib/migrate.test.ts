@@ -29,7 +29,8 @@ describe('migrations', () => {
       assert.ok(await migrate(client, 'wx_test', silentLogger()) <= first);
       const tables = await (await client.query({ query: "SELECT name FROM system.tables WHERE database = 'wx_test' ORDER BY name", format: 'JSONEachRow' })).json<{ name: string }>();
       assert.deepEqual(tables.map((t) => t.name), [
-        'followers', 'followers_current', 'followers_mv', 'reconcile_missing', 'reconcile_runs', 'reconcile_stale', 'snapshot_keys',
+        'follower_keys', 'follower_keys_mv', 'followers', 'followers_current', 'followers_mv', 'reconcile_candidates', 'reconcile_diff',
+        'reconcile_keys', 'reconcile_openids', 'reconcile_runs', 'reconcile_window', 'snapshot_keys',
         'snapshot_member_pages', 'snapshot_member_pages_mv', 'snapshot_members', 'snapshot_status', 'snapshots', 'subscribed_keys',
         'user_events', 'user_profiles', 'window_keys',
       ]);
