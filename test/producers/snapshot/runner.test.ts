@@ -81,7 +81,11 @@ describe('snapshot runner against the simulator, Kafka and chDB', { timeout: 240
   it('two runs for one account at once, sharing nothing but the broker (as on two machines): only one runs', async () => {
     const a = await deps(h, clients, false);
     const b = { ...await deps(h, clients, false), state: new StateStore(path.join(h.t.dataDir, 'other-machine')) };
-    const results = await Promise.all([runSnapshot(h.sim.account().appid, a), runSnapshot(h.sim.account().appid, b)]);
+    // Slow pages keep the first run holding the lease while the second joins, however loaded the machine is:
+    // otherwise the first may finish and release it before the second asks, and both run, one after the other.
+    await h.sim.faults(0, { latencyMs: 1500 });
+    const results = await Promise.all([runSnapshot(h.sim.account().appid, a), runSnapshot(h.sim.account().appid, b)])
+      .finally(() => h.sim.faults(0, { latencyMs: 0 }));
     await a.producer.close();
     await b.producer.close();
     assert.deepEqual(results.map((r) => r.status).sort(), ['busy', 'complete']);
