@@ -29,46 +29,38 @@ DROP VIEW IF EXISTS {{db}}.reconcile_stale;
 -- Every difference between one snapshot and the store, in one pass over both key sets:
 --   missing: in the snapshot, not following in the store (no event, or the newest is an unsubscribe);
 --   stale:   following in the store, not in the snapshot.
--- `store_ord` is the user's newest event order (0: none), which the job orders every correction against. An
--- openid on two pages (the list shifted while paging) or a redelivered page yields one row (DISTINCT over the
--- few differences, not over the whole snapshot).
--- Both sides arrive sorted by openid_key (each table's sort key), so a sorting merge join streams them; a hash
--- join of 10M keys was ~2.5× slower here.
+-- follower_keys is read as stored, without FINAL (which cost more than the join itself at 10M, even on one
+-- part): a user may then have several rows, one per unmerged part. The row with the newest order always
+-- meets its condition when the user truly differs, so no difference is lost; an older row may add a false
+-- one, which reconcile_openids drops once it has each candidate's newest order. An openid on two pages (the
+-- list shifted while paging) or a redelivered page yields one row: DISTINCT over the few differences, not
+-- over the whole snapshot. Both sides arrive sorted by openid_key (each table's sort key), so a sorting merge
+-- join streams them; a hash join of 10M keys was ~2.5× slower here.
 CREATE OR REPLACE VIEW {{db}}.reconcile_diff AS
 SELECT DISTINCT
     if(s.in_snapshot = 1, s.openid_key, f.openid_key) AS openid_key,
-    if(s.in_snapshot = 1, 'missing', 'stale') AS rule,
-    f.last_ord AS store_ord
+    if(s.in_snapshot = 1, 'missing', 'stale') AS rule
 FROM (
     SELECT openid_key, toUInt8(1) AS in_snapshot
     FROM {{db}}.snapshot_keys(appid = {appid:String}, snapshot_id = {snapshot_id:String})
 ) AS s
 FULL OUTER JOIN (
-    SELECT openid_key, last_ord FROM {{db}}.follower_keys FINAL WHERE appid = {appid:String}
+    SELECT openid_key, last_ord FROM {{db}}.follower_keys WHERE appid = {appid:String}
 ) AS f ON s.openid_key = f.openid_key
 WHERE (s.in_snapshot = 1 AND (f.last_ord = 0 OR bitAnd(f.last_ord, 1) = 1))
    OR (s.in_snapshot = 0 AND f.last_ord != 0 AND bitAnd(f.last_ord, 1) = 0)
 SETTINGS join_algorithm = 'full_sorting_merge';
 
--- Users with an event at or after `since_ms` (T0 − δ) and their newest event order: the job confirms each of
--- them live, whether or not the snapshot differs from the store for them.
-CREATE OR REPLACE VIEW {{db}}.reconcile_window AS
-SELECT openid_key, max(last_ord) AS store_ord
-FROM {{db}}.follower_keys
-WHERE appid = {appid:String}
-  AND openid_key IN (SELECT openid_key FROM {{db}}.window_keys(appid = {appid:String}, since_ms = {since_ms:Int64}))
-GROUP BY openid_key;
-
 -- A run's work tables, one partition per run, dropped when the run ends (the TTL clears what a crash left).
--- reconcile_keys holds the keys (rule 'live': a window user the snapshot agrees on); reconcile_candidates the
--- same rows with their openids, numbered, so the job reads them page by page in bounded memory whatever their count.
+-- reconcile_keys holds the possible differences and the window users (rule 'live': a window user the
+-- snapshot agrees on); reconcile_candidates the true ones with their openids and newest orders, numbered, so
+-- the job reads them page by page in bounded memory whatever their count.
 CREATE TABLE IF NOT EXISTS {{db}}.reconcile_keys
 (
     run_id String,
     rule LowCardinality(String),
     openid_key UInt64,
     in_window UInt8,
-    store_ord UInt64,
     created_at DateTime DEFAULT now()
 )
 ENGINE = MergeTree
@@ -91,11 +83,24 @@ PARTITION BY run_id
 ORDER BY (run_id, seq)
 TTL created_at + INTERVAL 1 DAY;
 
--- The openids of one run's keys: from the snapshot for missing users (the store may never have seen them),
--- from the store for the others. Second lookups over the few differences, so the diff itself carries no String.
+-- The candidates of one run: each key's newest order in the store (over every unmerged row), the possible
+-- differences that are not true ones dropped (a window user stays, as `live`: it is confirmed live all the
+-- same), and the openids: from the snapshot for the missing (the store may never have seen them), from the
+-- store for the others. Lookups over the few candidates, so the comparison itself carries no String.
 CREATE OR REPLACE VIEW {{db}}.reconcile_openids AS
-SELECT k.rule AS rule, o.openid AS openid, k.in_window AS in_window, k.store_ord AS store_ord
+SELECT
+    if(differs, k.rule, 'live') AS rule,
+    o.openid AS openid,
+    k.in_window AS in_window,
+    n.store_ord AS store_ord,
+    (k.rule = 'missing') = (n.store_ord = 0 OR bitAnd(n.store_ord, 1) = 1) AS differs
 FROM {{db}}.reconcile_keys AS k
+LEFT JOIN (
+    SELECT openid_key, max(last_ord) AS store_ord FROM {{db}}.follower_keys
+    WHERE appid = {appid:String}
+      AND openid_key IN (SELECT openid_key FROM {{db}}.reconcile_keys WHERE run_id = {run_id:String})
+    GROUP BY openid_key
+) AS n ON k.openid_key = n.openid_key
 INNER JOIN (
     SELECT openid_key, any(openid) AS openid FROM {{db}}.snapshot_members
     WHERE appid = {appid:String} AND snapshot_id = {snapshot_id:String}
@@ -107,7 +112,8 @@ INNER JOIN (
       AND openid_key IN (SELECT openid_key FROM {{db}}.reconcile_keys WHERE run_id = {run_id:String} AND rule != 'missing')
     GROUP BY openid_key
 ) AS o ON k.openid_key = o.openid_key
-WHERE k.run_id = {run_id:String};
+WHERE k.run_id = {run_id:String} AND (differs OR k.in_window = 1)
+SETTINGS join_use_nulls = 0;
 
 -- What each run confirmed live: window users checked, corrected, skipped (the answer could not be ordered
 -- after the store's newest event); differences confirmed but not orderable; corrections at a fallback time

@@ -80,7 +80,11 @@ const SAMPLE_SIZE = 10;
  * whose corrections are sent while the next page is confirmed.
  */
 const PAGE_SIZE = 10_000;
-const RECORDS_PER_SEND = 20_000;
+/**
+ * Corrections per produce call. kafkajs encodes a large call superlinearly: 40k corrections took 0.46 s in calls
+ * of 2,000, 0.73 s in calls of 10,000 and 4.3 s in calls of 20,000 here.
+ */
+const RECORDS_PER_SEND = 2000;
 const NO_COUNTS: RuleReport = { found: 0, inWindow: 0, unconfirmed: 0, skipped: 0, emitted: 0, sample: [] };
 const NO_LIVE: LiveReport = { checked: 0, emitted: 0, skipped: 0, sample: [] };
 const NO_PHASES: ReconcileReport['phases'] = { waitMs: 0, queryMs: 0, confirmMs: 0, publishMs: 0 };

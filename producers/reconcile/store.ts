@@ -134,29 +134,27 @@ export function clickhouseReconcileStore(client: ClickHouseClient, db: string): 
 
     async compare({ runId, appid, snapshotId, sinceMs }) {
       const params = { run_id: runId, appid, snapshot_id: snapshotId, since_ms: sinceMs };
-      const views = `appid = {appid:String}, snapshot_id = {snapshot_id:String}`;
+      const windowKeys = `SELECT openid_key FROM ${db}.window_keys(appid = {appid:String}, since_ms = {since_ms:Int64})`;
       await client.command({
-        query: `INSERT INTO ${db}.reconcile_keys (run_id, rule, openid_key, in_window, store_ord)
-          SELECT {run_id:String}, rule, openid_key,
-            openid_key IN (SELECT openid_key FROM ${db}.window_keys(appid = {appid:String}, since_ms = {since_ms:Int64})), store_ord
-          FROM ${db}.reconcile_diff(${views})`,
+        query: `INSERT INTO ${db}.reconcile_keys (run_id, rule, openid_key, in_window)
+          SELECT {run_id:String}, rule, openid_key, openid_key IN (${windowKeys})
+          FROM ${db}.reconcile_diff(appid = {appid:String}, snapshot_id = {snapshot_id:String})`,
         query_params: params,
       });
       await client.command({
-        query: `INSERT INTO ${db}.reconcile_keys (run_id, rule, openid_key, in_window, store_ord)
-          SELECT {run_id:String}, 'live', openid_key, 1, store_ord
-          FROM ${db}.reconcile_window(appid = {appid:String}, since_ms = {since_ms:Int64})
+        query: `INSERT INTO ${db}.reconcile_keys (run_id, rule, openid_key, in_window)
+          SELECT {run_id:String}, 'live', openid_key, 1 FROM (${windowKeys})
           WHERE openid_key NOT IN (SELECT openid_key FROM ${db}.reconcile_keys WHERE run_id = {run_id:String})`,
         query_params: params,
       });
       await client.command({
         query: `INSERT INTO ${db}.reconcile_candidates (run_id, seq, rule, openid, in_window, store_ord)
           SELECT {run_id:String}, rowNumberInAllBlocks(), rule, openid, in_window, store_ord
-          FROM ${db}.reconcile_openids(${views}, run_id = {run_id:String})`,
+          FROM ${db}.reconcile_openids(appid = {appid:String}, snapshot_id = {snapshot_id:String}, run_id = {run_id:String})`,
         query_params: params,
       });
       const counted = await rows<{ rule: CorrectionRule; in_window: number; n: string }>(
-        `SELECT rule, in_window, count() AS n FROM ${db}.reconcile_keys WHERE run_id = {run_id:String} GROUP BY rule, in_window`,
+        `SELECT rule, in_window, count() AS n FROM ${db}.reconcile_candidates WHERE run_id = {run_id:String} GROUP BY rule, in_window`,
         params,
       );
       const count = (rule: CorrectionRule, inWindow?: boolean): number => counted

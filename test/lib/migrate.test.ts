@@ -30,7 +30,7 @@ describe('migrations', () => {
       const tables = await (await client.query({ query: "SELECT name FROM system.tables WHERE database = 'wx_test' ORDER BY name", format: 'JSONEachRow' })).json<{ name: string }>();
       assert.deepEqual(tables.map((t) => t.name), [
         'follower_keys', 'follower_keys_mv', 'followers', 'followers_current', 'followers_mv', 'reconcile_candidates', 'reconcile_diff',
-        'reconcile_keys', 'reconcile_openids', 'reconcile_runs', 'reconcile_window', 'snapshot_keys',
+        'reconcile_keys', 'reconcile_openids', 'reconcile_runs', 'snapshot_keys',
         'snapshot_member_pages', 'snapshot_member_pages_mv', 'snapshot_members', 'snapshot_status', 'snapshots', 'subscribed_keys',
         'user_events', 'user_profiles', 'window_keys',
       ]);

@@ -16,7 +16,7 @@ import type { Candidate } from '../../producers/reconcile/plan.ts';
 import { clickhouseReconcileStore, type ReconcileStore } from '../../producers/reconcile/store.ts';
 import { callbackEvent, openidOf } from '../support/events.ts';
 
-// The comparison of sql/011 (reconcile_diff, reconcile_window, reconcile_openids) and the snapshot_keys view of
+// The comparison of sql/011 (reconcile_diff, reconcile_openids) and the snapshot_keys view of
 // sql/007, over rows loaded by the consumer's own writer, against figures computed by hand:
 //
 //   user  store (newest event)        snapshot                      expected
@@ -28,6 +28,10 @@ import { callbackEvent, openidOf } from '../support/events.ts';
 //   u5    —                            page 2, second fetch          missing
 //   u6    subscribe at T0 + 10 s       page 0                        live (window user the snapshot agrees on)
 //   u7    subscribe at T0 − 30 s       —                             stale, in the window
+//   u8    subscribe, then (in another,  —                             nothing: the newer row says gone, the older
+//         unmerged part) unsubscribe                                  one's false "stale" is dropped
+//   u9    unsubscribe, then (another    page 1                        nothing: likewise, no false "missing"
+//         part) subscribe
 const DB = 'wx_keys';
 const APPID = 'wxkeys0000000001';
 const SNAPSHOT = 'wxkeys0000000001:s1';
@@ -61,18 +65,23 @@ describe('the reconcile comparison in ClickHouse (sql/007, sql/011)', () => {
       callbackEvent(APPID, u(3), 'subscribe', jan), callbackEvent(APPID, u(3), 'unsubscribe', seconds(Date.UTC(2024, 1, 1))),
       callbackEvent(APPID, u(4), 'subscribe', jan), callbackEvent(APPID, u(6), 'subscribe', seconds(T0 + 10_000)),
       callbackEvent(APPID, u(7), 'subscribe', seconds(T0 - 30_000)),
+      callbackEvent(APPID, u(8), 'subscribe', jan), callbackEvent(APPID, u(9), 'unsubscribe', jan),
     ];
+    // Each user's newer event in a part of its own, kept unmerged: the comparison reads follower_keys as stored.
+    const later = [callbackEvent(APPID, u(8), 'unsubscribe', seconds(Date.UTC(2024, 2, 1))), callbackEvent(APPID, u(9), 'subscribe', seconds(Date.UTC(2024, 2, 1)))];
     const snapshot: SnapshotRecord[] = [
       { v: 1, kind: 'begin', appid: APPID, snapshotId: SNAPSHOT, startedAt: T0 },
-      page(0, [0, 2, 6], T0 + 1000), page(1, [2, 3], T0 + 2000),
+      page(0, [0, 2, 6], T0 + 1000), page(1, [2, 3, 9], T0 + 2000),
       // Page 2 fetched, then fetched again after a crash, WeChat answering differently the second time.
       page(2, [4], T0 + 3000), page(2, [5], T0 + 9000),
       { v: 1, kind: 'end', appid: APPID, snapshotId: SNAPSHOT, complete: true, pages: 3, openids: 6, total: 6, startedAt: T0, endedAt: T0 + 10_000 },
     ];
+    await client.command({ query: `SYSTEM STOP MERGES ${DB}.follower_keys` });
     await writer.write(routeRecords([
       ...events.map((e) => inRecord(topics.userEvents, encodeUserEvent(e))),
       ...snapshot.map((r) => inRecord(topics.snapshots, encodeSnapshotRecord(r))),
     ], topics, 1));
+    await writer.write(routeRecords(later.map((e) => inRecord(topics.userEvents, encodeUserEvent(e))), topics, 1));
   });
   after(async () => {
     await client.close();
@@ -84,10 +93,12 @@ describe('the reconcile comparison in ClickHouse (sql/007, sql/011)', () => {
       query: `SELECT DISTINCT openid FROM ${DB}.snapshot_keys(appid = {appid:String}, snapshot_id = {sid:String}) ORDER BY openid`,
       query_params: { appid: APPID, sid: SNAPSHOT }, format: 'JSONEachRow',
     })).json<{ openid: string }>();
-    assert.deepEqual(rows.map((r) => r.openid), [0, 2, 3, 5, 6].map(u).sort());
+    assert.deepEqual(rows.map((r) => r.openid), [0, 2, 3, 5, 6, 9].map(u).sort());
   });
 
   it('finds every difference and every window user once, with the store\'s newest order', async () => {
+    const parts = await (await client.query({ query: `SELECT count() AS n FROM system.parts WHERE database = '${DB}' AND table = 'follower_keys' AND active`, format: 'JSONEachRow' })).json<{ n: string }>();
+    assert.ok(Number(parts[0]?.n) >= 2, 'u8 and u9 have rows in two unmerged parts');
     const request = { runId: 'run-1', appid: APPID, snapshotId: SNAPSHOT, sinceMs: T0 - DELTA };
     const counts = await store.compare(request);
     assert.deepEqual(counts, { missing: { found: 3, inWindow: 0 }, stale: { found: 3, inWindow: 1 }, live: 1 });
@@ -104,6 +115,8 @@ describe('the reconcile comparison in ClickHouse (sql/007, sql/011)', () => {
       [u(6), 'live', true, 'following'],
       [u(7), 'stale', true, 'following'],
     ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))));
+    const possible = await (await client.query({ query: `SELECT DISTINCT openid_key FROM ${DB}.reconcile_keys WHERE run_id = 'run-1'`, format: 'JSONEachRow' })).json();
+    assert.equal(possible.length, 9, 'the key-only pass also offered u8 and u9, whose older rows differ: dropped above');
     await store.forget(request.runId);
     const left = await (await client.query({ query: `SELECT count() AS n FROM ${DB}.reconcile_candidates`, format: 'JSONEachRow' })).json<{ n: string }>();
     assert.equal(Number(left[0]?.n), 0, 'a finished run leaves no work rows');
