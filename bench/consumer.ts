@@ -70,6 +70,8 @@ try {
   await migrate(clickhouse, t.config.clickhouse.database, logger);
   const rssBefore = peakRssMb();
   const started = Date.now();
+  // CPU of this process (kafkajs, the consumer, chDB's threads) during the load: steadier than events/s on a shared machine.
+  const cpuBefore = process.cpuUsage();
   let writeMs = 0;
   const consumer = await startClickHouseConsumer({
     config: t.config, kafka, clickhouse, logger,
@@ -83,6 +85,8 @@ try {
   });
   await waitFor('the consumer to commit everything', 1_800_000, async () => (await caughtUp(kafka, t.config.consumer.groupId, [topic])) || undefined, 100);
   const seconds = (Date.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   const rate = total / seconds;
   const rss = peakRssMb();
   await consumer.stop();
@@ -92,6 +96,7 @@ try {
 
   const ceilingRate = await ceiling(kafka);
   report('consumer: Kafka -> ClickHouse', rate, 'events/s', `${seconds.toFixed(1)} s for ${total.toLocaleString('en-US')} (goal >= 100,000/s)`);
+  report('CPU time of the process during the load', (cpuSeconds / total) * 1e6, 'CPU-s per 1M events', `${(cpuSeconds / seconds).toFixed(2)} cores busy on average`);
   report('share of the run spent inside store writes', (writeMs / 1000 / seconds) * 100, '%', `${consumer.stats.flushes} flushes`);
   report('ceiling: kafkajs consume only', ceilingRate, 'events/s');
   report('consumer / ceiling', (rate / ceilingRate) * 100, '%');
