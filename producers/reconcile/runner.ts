@@ -168,10 +168,10 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     });
   };
 
-  const reconcile = async (request: ReconcileRequest, snapshotId: string, runId: string, startedAt: number, waited: number): Promise<ReconcileReport> => {
+  const reconcile = async (request: ReconcileRequest, snapshotId: string | undefined, runId: string, startedAt: number, waited: number): Promise<ReconcileReport> => {
     const { appid } = request;
     const phases = { ...NO_PHASES, waitMs: waited };
-    let report = { ...blankReport(request, runId), snapshotId };
+    let report = { ...blankReport(request, runId), snapshotId: snapshotId ?? '' };
     const finish = async (status: ReconcileReport['status'], reason?: string): Promise<ReconcileReport> => {
       const finishedAt = now();
       const final: ReconcileReport = { ...report, status, ...(reason === undefined ? {} : { reason }), phases, durationMs: finishedAt - startedAt };
@@ -182,6 +182,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       return final;
     };
 
+    if (snapshotId === undefined) return finish('refused', `no snapshot of ${appid} has ended yet: run \`wxsync snapshot ${appid}\` first`);
     const status = await deps.store.snapshotStatus(appid, snapshotId);
     if (status === undefined) return finish('refused', `the store has no snapshot ${snapshotId} of ${appid}`);
     if (!status.complete) return finish('refused', snapshotRefusal({ ...status, openids: 0, windowEvents: 0 }));
@@ -227,7 +228,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         const profiles = await batchGetProfiles(source, page.map((c) => c.openid), { concurrency: deps.batchgetConcurrency });
         const records: OutRecord[] = [];
         for (const [k, candidate] of page.entries()) {
-          const outcome = decide(basis, candidate, profiles[k] ?? { openid: candidate.openid, subscribe: 0, tagidList: [] }, confirmedAt);
+          const profile = profiles[k];
+          const outcome: Outcome = profile === undefined ? { kind: 'skip', why: 'batchget gave no answer' } : decide(basis, candidate, profile, confirmedAt);
           tally.count(candidate, outcome);
           if (outcome.kind === 'emit') records.push({ key: userEventKey(outcome.event), value: encodeUserEvent(outcome.event) });
         }
@@ -268,13 +270,6 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         await loadedUpTo(now());
         waited = now() - startedAt;
         snapshotId = await deps.store.latestEndedSnapshot(request.appid);
-      }
-      if (snapshotId === undefined) {
-        const reason = `no snapshot of ${request.appid} has ended yet: run \`wxsync snapshot ${request.appid}\` first`;
-        const finishedAt = now();
-        const report: ReconcileReport = { ...blankReport(request, runId), status: 'refused', reason, phases: { ...NO_PHASES, waitMs: waited }, durationMs: finishedAt - startedAt };
-        await deps.store.recordRun({ ...report, trigger: request.trigger, reason, startedAt, finishedAt });
-        return report;
       }
       if (previous !== undefined && previous.snapshotId === snapshotId && previous.status === 'done' && !previous.dryRun && !request.dryRun) {
         return { ...previous, joined: true };

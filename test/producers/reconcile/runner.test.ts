@@ -7,7 +7,8 @@ import { StateStore } from '../../../producers/snapshot/checkpoint.ts';
 import { snapshotLeases } from '../../../producers/snapshot/main.ts';
 import { runSnapshot, type Progress } from '../../../producers/snapshot/runner.ts';
 import { createReconciler, type ReconcileReport, type Reconciler } from '../../../producers/reconcile/runner.ts';
-import { clickhouseReconcileStore } from '../../../producers/reconcile/store.ts';
+import { clickhouseReconcileStore, type ReconcileStore } from '../../../producers/reconcile/store.ts';
+import { loadConfig } from '../../../lib/config.ts';
 import { FAST_RETRY } from '../../lib/wechat/sim-harness.ts';
 import { waitFor } from '../../support/env.ts';
 import { callbackEvent, caughtUp, eventRecord, openidOf, produceAll } from '../../support/events.ts';
@@ -184,5 +185,59 @@ describe('reconcile against the simulator, Kafka and chDB', { timeout: 300_000 }
     assert.equal(report.stale.found, 100);
     assert.match(report.reason ?? '', /the stale set \(100 followers to unsubscribe\) is 10\.00% of the snapshot's 1000 followers, above the limit of 5\.00%/);
     assert.deepEqual(await corrections(i), []);
+  });
+});
+
+// Runs of one account never overlap, and a request meeting a run in flight never fails for it (issue 11, 3).
+describe('reconcile requests that meet a run in flight', () => {
+  const snapshot = { appid: 'wxa', snapshotId: 's1', complete: true, loaded: true, reason: '', startedAt: 1_790_000_000_000, endedAt: 1_790_000_060_000, total: 1 };
+
+  function fakeReconciler(): { reconciler: Reconciler; release: () => void; compares: () => number } {
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => { release = resolve; });
+    let compares = 0;
+    const store: ReconcileStore = {
+      latestEndedSnapshot: () => Promise.resolve('s1'),
+      snapshotStatus: () => Promise.resolve(snapshot),
+      snapshotCounts: () => Promise.resolve({ openids: 1, windowEvents: 0 }),
+      async compare() {
+        compares += 1;
+        await gate;
+        return { missing: { found: 0, inWindow: 0 }, stale: { found: 0, inWindow: 0 }, live: 0 };
+      },
+      // eslint-disable-next-line require-yield -- no candidates: the runs compare and find nothing
+      async *candidatePages() { await Promise.resolve(); },
+      forget: () => Promise.resolve(),
+      unreconciled: () => Promise.resolve([]),
+      recordRun: () => Promise.resolve(),
+    };
+    const reconciler = createReconciler({
+      store,
+      profiles: () => ({ batchGetUserInfo: () => Promise.reject(new Error('no candidate to confirm')) }),
+      producer: { send: () => Promise.resolve(), close: () => Promise.resolve() },
+      offsets: { endOffsets: () => Promise.resolve(new Map()), committedOffsets: () => Promise.resolve(new Map()) },
+      settings: { windowMarginMs: 60_000, graceMs: 0, maxStaleShare: 0.05, loadTimeoutMs: 1000, pollMs: 1000 },
+      topics: loadConfig({}).kafka.topics,
+      consumerGroup: 'g',
+      batchgetConcurrency: 1,
+      logger: createLogger('silent'),
+      now: () => snapshot.endedAt + 1000,
+    });
+    return { reconciler, release, compares: () => compares };
+  }
+
+  it('waits for the run in flight and reports it when it was of the same snapshot; a dry run runs after it', async () => {
+    const { reconciler, release, compares } = fakeReconciler();
+    const first = reconciler.run({ appid: 'wxa', dryRun: false, trigger: 'snapshot' });
+    const second = reconciler.run({ appid: 'wxa', dryRun: false, trigger: 'manual' });
+    const dry = reconciler.run({ appid: 'wxa', dryRun: true, trigger: 'manual' });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(compares(), 1, 'the second and third requests wait: runs of one account never overlap');
+    release();
+    const [a, b, c] = await Promise.all([first, second, dry]);
+    assert.deepEqual([a.status, a.joined], ['done', undefined]);
+    assert.deepEqual([b.status, b.runId, b.joined], ['done', a.runId, true], 'the second reports the run it waited for');
+    assert.deepEqual([c.status, c.joined === true], ['dry-run', false], 'a dry run is never answered with a real run');
+    assert.equal(compares(), 2);
   });
 });
