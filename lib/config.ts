@@ -18,6 +18,27 @@ export interface Account {
   readonly snapshotCron?: string;
   /** Reconciles the newest complete snapshot; every complete snapshot is also reconciled once it is loaded. */
   readonly reconcileCron?: string;
+  /**
+   * Which pushes the callback route accepts (wechat-protocol.md §6.1). loadConfig always sets it; it is
+   * optional only so API clients can be built from bare credentials (callbackModeOf gives the default).
+   */
+  readonly mode?: CallbackMode;
+}
+
+/**
+ * - `plain`: pushes signed with `signature` only (and encrypted ones too when a key is configured, so the
+ *   console can be switched to an encrypted mode before the account file is).
+ * - `compat`: encrypted pushes only (encrypt_type=aes, msg_signature); cleartext copies in the body are ignored.
+ * - `safe`: encrypted pushes whose body holds nothing but ToUserName and Encrypt.
+ * A plain `signature` covers only token, timestamp and nonce, which every URL WeChat calls carries, so it
+ * can be replayed with any body: an account with a key must not fall back to it unless told to.
+ */
+export const CALLBACK_MODES = ['plain', 'compat', 'safe'] as const;
+export type CallbackMode = (typeof CALLBACK_MODES)[number];
+
+/** The account's mode, or its default: `safe` with an EncodingAESKey, `plain` without. */
+export function callbackModeOf(account: { readonly mode?: CallbackMode | undefined; readonly encodingAESKey?: string | undefined }): CallbackMode {
+  return account.mode ?? (account.encodingAESKey === undefined ? 'plain' : 'safe');
 }
 
 export interface Topics {
@@ -319,6 +340,11 @@ export function parseAccounts(value: unknown, problems: string[]): Account[] {
     const token = text('token', true, /^[A-Za-z0-9]{3,32}$/);
     const encodingAESKey = text('encodingAESKey', false, /^[A-Za-z0-9+/]{43}$/);
     const previousEncodingAESKey = text('previousEncodingAESKey', false, /^[A-Za-z0-9+/]{43}$/);
+    const givenMode = CALLBACK_MODES.find((m) => m === record['mode']);
+    if (record['mode'] !== undefined && givenMode === undefined) problems.push(`${where}.mode must be one of ${CALLBACK_MODES.join(', ')}`);
+    const mode = callbackModeOf({ mode: givenMode, encodingAESKey });
+    // Checked against the key as given: a malformed key is reported once, above, not again here.
+    if (mode !== 'plain' && record['encodingAESKey'] === undefined) problems.push(`${where}.mode ${mode} needs an encodingAESKey`);
     const cronText = (key: 'snapshotCron' | 'reconcileCron'): string | undefined => {
       const expression = text(key, false);
       if (expression === undefined || cron.validate(expression)) return expression;
@@ -338,6 +364,7 @@ export function parseAccounts(value: unknown, problems: string[]): Account[] {
       ...(previousEncodingAESKey === undefined ? {} : { previousEncodingAESKey }),
       ...(snapshotCron === undefined ? {} : { snapshotCron }),
       ...(reconcileCron === undefined ? {} : { reconcileCron }),
+      mode,
     });
   });
   return accounts;

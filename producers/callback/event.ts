@@ -1,6 +1,5 @@
 import { callbackEventId } from '../../lib/contracts/event-id.ts';
 import { encodeUserEvent, userEventKey, type UserEvent } from '../../lib/contracts/user-event.ts';
-import { describeError } from '../../lib/errors.ts';
 import type { FollowMessage } from './parse.ts';
 import { Rejection, reject } from './rejection.ts';
 
@@ -40,7 +39,8 @@ export function toUserEvent(appid: string, message: FollowMessage, receivedAt: n
   };
   try {
     return { event, key: userEventKey(event), value: encodeUserEvent(event) };
-  } catch (error) {
-    return reject(400, 'invalid_field', `the event is not a valid record (${describeError(error).split('\n')[0] ?? ''})`);
+  } catch {
+    // The contract's message names the field at fault; the sender only learns which refusal it was.
+    return reject('invalid_field');
   }
 }

@@ -8,7 +8,7 @@ import type { CallbackMetrics } from './metrics.ts';
 import { classifyMessage, parseXmlFields } from './parse.ts';
 import type { Outcome, PublishedRecord } from './publisher.ts';
 import { Rejection, reject } from './rejection.ts';
-import { verifyPush, verifyUrl, type AccountKeys } from './verify.ts';
+import { checkCreateTime, checkPushQuery, openEncrypted, verifyUrl, type AccountKeys, type XmlReader } from './verify.ts';
 
 /** The HTTP shell of the callback role: reads the request, runs the pure decisions, answers. */
 
@@ -21,9 +21,29 @@ export interface CallbackHandlerOptions {
   readonly metrics: CallbackMetrics;
   readonly logger: Logger;
   readonly now?: () => number;
+  /** parseXmlFields unless a test passes a spy (to show no unauthenticated body reaches it). */
+  readonly parseXml?: XmlReader;
 }
 
 const PATH = /^\/wechat\/([^/]+)\/?$/;
+
+/**
+ * The raw request target → the appid (percent-decoded here, never by the server, which passes paths on as
+ * received) and the query. Malformed percent-encoding and any other shape are a refusal, never a throw.
+ */
+export function readTarget(target: string): { readonly appid: string; readonly query: URLSearchParams } | Rejection {
+  const q = target.indexOf('?');
+  const encoded = PATH.exec(q < 0 ? target : target.slice(0, q))?.[1];
+  if (encoded === undefined) return reject('bad_path');
+  let appid: string;
+  try {
+    appid = decodeURIComponent(encoded);
+  } catch {
+    return reject('bad_path');
+  }
+  // URLSearchParams never throws: a malformed escape in the query stays as it is and fails the signature.
+  return { appid, query: new URLSearchParams(q < 0 ? '' : target.slice(q + 1)) };
+}
 
 function answer(res: http.ServerResponse, status: number, body: string, close = false): void {
   res.writeHead(status, {
@@ -36,9 +56,8 @@ function answer(res: http.ServerResponse, status: number, body: string, close = 
 
 /** The body, or a rejection once it passes the cap (the rest is not read). */
 function readBody(req: http.IncomingMessage, cap: number): Promise<Buffer | Rejection> {
-  const tooLarge = reject(413, 'body_too_large', `the body is larger than ${cap} bytes`);
   const declared = Number(req.headers['content-length'] ?? NaN);
-  if (Number.isFinite(declared) && declared > cap) return Promise.resolve(tooLarge);
+  if (Number.isFinite(declared) && declared > cap) return Promise.resolve(reject('body_too_large'));
   return new Promise((resolve, fail) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -47,7 +66,7 @@ function readBody(req: http.IncomingMessage, cap: number): Promise<Buffer | Reje
       if (size > cap) {
         req.removeAllListeners('data');
         req.pause();
-        resolve(tooLarge);
+        resolve(reject('body_too_large'));
         return;
       }
       chunks.push(chunk);
@@ -59,24 +78,26 @@ function readBody(req: http.IncomingMessage, cap: number): Promise<Buffer | Reje
 
 export function createCallbackHandler(options: CallbackHandlerOptions): RouteHandler {
   const now = options.now ?? Date.now;
-  const { metrics } = options;
+  const parse = options.parseXml ?? parseXmlFields;
+  const { metrics, logger } = options;
 
+  // Nothing about the request is logged but the reason: its URL carries signature, msg_signature, echostr.
   const refuse = (req: http.IncomingMessage, res: http.ServerResponse, rejection: Rejection): void => {
     metrics.rejected.inc({ reason: rejection.reason });
-    options.logger.debug({ reason: rejection.reason, status: rejection.status }, 'callback refused');
-    // An unread body (too large, or not read at all) would otherwise be parsed as the next request.
+    logger.debug({ reason: rejection.reason, status: rejection.status }, 'callback refused');
+    // An unread body (too large, refused from the query, or not read at all) would otherwise be parsed as the
+    // next request.
     const unread = !req.complete;
     answer(res, rejection.status, `${rejection.detail}\n`, unread);
     if (unread) res.once('finish', () => { req.destroy(); });
   };
 
-  return async (req, res) => {
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const method = req.method ?? '';
-    metrics.received.inc({ method: method === 'GET' || method === 'POST' ? method : 'other' });
-    const url = new URL(req.url ?? '/', 'http://callback.invalid');
-    const appid = PATH.exec(url.pathname)?.[1];
-    const keys = appid === undefined ? undefined : options.accounts.get(decodeURIComponent(appid));
-    const input = { keys, query: url.searchParams, nowMs: now(), maxClockSkewMs: options.maxClockSkewMs };
+    const target = readTarget(req.url ?? '/');
+    if (target instanceof Rejection) { refuse(req, res, target); return; }
+    const keys = options.accounts.get(target.appid);
+    const input = { keys, query: target.query, nowMs: now(), maxClockSkewMs: options.maxClockSkewMs };
 
     if (method === 'GET') {
       const verified = verifyUrl(input);
@@ -84,24 +105,29 @@ export function createCallbackHandler(options: CallbackHandlerOptions): RouteHan
       answer(res, 200, verified.echostr);
       return;
     }
-    if (method !== 'POST') { refuse(req, res, reject(405, 'method', 'only GET and POST are served here')); return; }
-    if (keys === undefined) { refuse(req, res, reject(404, 'unknown_appid', 'no account with this appid is configured')); return; }
+    if (method !== 'POST') { refuse(req, res, reject('method')); return; }
 
+    // The account's mode and, in plain mode, the signature are settled before a byte of the body is read.
+    const plan = checkPushQuery(input);
+    if (plan instanceof Rejection) { refuse(req, res, plan); return; }
     const body = await readBody(req, options.bodyMaxBytes);
     if (body instanceof Rejection) { refuse(req, res, body); return; }
-    const verified = verifyPush(input, body.toString('utf8'));
+    const text = body.toString('utf8');
+    const verified = plan.kind === 'plain' ? { xml: text } : openEncrypted(plan, input, text, parse);
     if (verified instanceof Rejection) { refuse(req, res, verified); return; }
-    const fields = parseXmlFields(verified.xml);
+    const fields = parse(verified.xml);
     if (fields instanceof Rejection) { refuse(req, res, fields); return; }
     const message = classifyMessage(fields);
     if (message instanceof Rejection) { refuse(req, res, message); return; }
+    const skewed = checkCreateTime(message.createTime, input);
+    if (skewed !== undefined) { refuse(req, res, skewed); return; }
     if (message.kind === 'ignored') {
       metrics.ignored.inc({ what: message.what });
       metrics.accepted.inc({ outcome: 'ignored' });
       answer(res, 200, 'success');
       return;
     }
-    const encoded = toUserEvent(keys.account.appid, message, now());
+    const encoded = toUserEvent(plan.keys.account.appid, message, now());
     if (encoded instanceof Rejection) { refuse(req, res, encoded); return; }
 
     try {
@@ -112,8 +138,23 @@ export function createCallbackHandler(options: CallbackHandlerOptions): RouteHan
     } catch (error) {
       // Neither Kafka nor the spool holds the event: WeChat must try again.
       metrics.unavailable.inc();
-      options.logger.error({ err: describeError(error) }, 'callback not stored: answering 503');
+      logger.error({ err: describeError(error) }, 'callback not stored: answering 503');
       answer(res, 503, 'temporarily unavailable\n');
+    }
+  };
+
+  return async (req, res) => {
+    const method = req.method ?? '';
+    metrics.received.inc({ method: method === 'GET' || method === 'POST' ? method : 'other' });
+    try {
+      await handle(req, res);
+    } catch (error) {
+      // A bug or a broken connection: logged here without the URL (the server would log its path), and answered
+      // with a fixed line, never the error.
+      logger.error({ err: describeError(error) }, 'callback failed');
+      if (res.headersSent) res.destroy();
+      else answer(res, 500, 'internal error\n', true);
+      if (!req.complete) res.once('finish', () => { req.destroy(); });
     }
   };
 }

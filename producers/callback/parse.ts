@@ -29,16 +29,16 @@ export function parseXmlFields(body: string): XmlFields | Rejection {
   // holds is CDATA text (a user's message, say), which is never parsed.
   const flat = scanFlatXml(body);
   if (flat !== undefined) return flat;
-  if (DTD.test(body)) return reject(400, 'dtd_refused', 'XML with a DTD or entity declarations is refused');
+  if (DTD.test(body)) return reject('dtd_refused');
   let parsed: unknown;
   try {
     parsed = parser.parse(body);
   } catch {
-    return reject(400, 'not_xml', 'the body is not XML');
+    return reject('not_xml');
   }
   const root = (parsed as Record<string, unknown> | undefined)?.['xml'];
   if (typeof root !== 'object' || root === null || Array.isArray(root)) {
-    return reject(400, 'not_xml', 'the body is not a WeChat <xml> document');
+    return reject('not_xml');
   }
   const fields: Record<string, string> = {};
   for (const [name, value] of Object.entries(root)) {
@@ -114,6 +114,8 @@ export interface IgnoredMessage {
   readonly kind: 'ignored';
   /** `event:<Event>` or the MsgType, for the metric label. */
   readonly what: string;
+  /** Unix seconds: checked against the clock like a follow's, so no replay is answered `success`. */
+  readonly createTime: number;
 }
 
 export type ParsedMessage = FollowMessage | IgnoredMessage;
@@ -123,19 +125,19 @@ const KNOWN_MESSAGES = new Set(['text', 'image', 'voice', 'video', 'shortvideo',
 
 export function classifyMessage(fields: XmlFields): ParsedMessage | Rejection {
   const required = ['ToUserName', 'FromUserName', 'CreateTime', 'MsgType'] as const;
-  const missing = required.filter((name) => (fields[name] ?? '') === '');
-  if (missing.length > 0) return reject(400, 'missing_field', `missing ${missing.join(', ')}`);
+  if (required.some((name) => (fields[name] ?? '') === '')) return reject('missing_field');
   const createTime = fields['CreateTime'] ?? '';
-  if (!CREATE_TIME.test(createTime)) return reject(400, 'invalid_field', 'CreateTime is not a Unix time in seconds');
+  if (!CREATE_TIME.test(createTime)) return reject('invalid_field');
+  const seconds = Number(createTime);
   const msgType = fields['MsgType'] ?? '';
   if (msgType !== 'event') {
     // Labels come from a fixed set so a hostile sender cannot grow the metric's label space.
-    return { kind: 'ignored', what: KNOWN_MESSAGES.has(msgType) ? msgType : 'other' };
+    return { kind: 'ignored', what: KNOWN_MESSAGES.has(msgType) ? msgType : 'other', createTime: seconds };
   }
   const event = fields['Event'] ?? '';
-  if (event === '') return reject(400, 'missing_field', 'missing Event');
+  if (event === '') return reject('missing_field');
   if (event !== 'subscribe' && event !== 'unsubscribe') {
-    return { kind: 'ignored', what: `event:${KNOWN_EVENTS.has(event) ? event : 'other'}` };
+    return { kind: 'ignored', what: `event:${KNOWN_EVENTS.has(event) ? event : 'other'}`, createTime: seconds };
   }
   const eventKey = fields['EventKey'];
   const ticket = fields['Ticket'];
@@ -143,7 +145,7 @@ export function classifyMessage(fields: XmlFields): ParsedMessage | Rejection {
     kind: 'follow',
     type: event,
     openid: fields['FromUserName'] ?? '',
-    createTime: Number(createTime),
+    createTime: seconds,
     ...(eventKey === undefined || eventKey === '' ? {} : { eventKey }),
     ...(ticket === undefined || ticket === '' ? {} : { ticket }),
   };

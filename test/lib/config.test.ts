@@ -103,7 +103,7 @@ describe('loadConfig', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'wxsync-config-'));
     const file = path.join(dir, 'accounts.json');
     writeFileSync(file, JSON.stringify([{ ...ACCOUNT, snapshotCron: '0 3 * * *', reconcileCron: '30 4 * * *' }]));
-    assert.deepEqual(loadConfig({ WXSYNC_ACCOUNTS: file }).accounts, [{ ...ACCOUNT, snapshotCron: '0 3 * * *', reconcileCron: '30 4 * * *' }]);
+    assert.deepEqual(loadConfig({ WXSYNC_ACCOUNTS: file }).accounts, [{ ...ACCOUNT, snapshotCron: '0 3 * * *', reconcileCron: '30 4 * * *', mode: 'plain' }]);
     writeFileSync(file, JSON.stringify([{ ...ACCOUNT, snapshotCron: 'not cron', reconcileCron: '99 * * * *' }]));
     assert.deepEqual(problemsOf(() => loadConfig({ WXSYNC_ACCOUNTS: file })), [
       'WXSYNC_ACCOUNTS[0].snapshotCron is not a valid cron expression: "not cron"',
@@ -140,5 +140,30 @@ describe('loadConfig', () => {
     ]);
     assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
     assert.deepEqual(parseAccounts({}, problems), []);
+  });
+
+  it('makes every account\'s callback mode explicit: safe with a key, plain without, refusing a mode the key cannot serve', () => {
+    const key = 'A'.repeat(43);
+    const problems: string[] = [];
+    const accounts = parseAccounts([
+      { ...ACCOUNT, appid: 'wxnokey' },
+      { ...ACCOUNT, appid: 'wxkey', encodingAESKey: key },
+      { ...ACCOUNT, appid: 'wxplainkey', encodingAESKey: key, mode: 'plain' },
+      { ...ACCOUNT, appid: 'wxcompat', encodingAESKey: key, mode: 'compat' },
+      { ...ACCOUNT, appid: 'wxsafe', encodingAESKey: key, mode: 'safe' },
+      { ...ACCOUNT, appid: 'wxcompatnokey', mode: 'compat' },
+      { ...ACCOUNT, appid: 'wxsafenokey', mode: 'safe' },
+      { ...ACCOUNT, appid: 'wxbadmode', encodingAESKey: key, mode: 'SAFE' },
+      { ...ACCOUNT, appid: 'wxnullmode', mode: null },
+    ], problems);
+    assert.deepEqual(accounts.map((a) => [a.appid, a.mode]), [
+      ['wxnokey', 'plain'], ['wxkey', 'safe'], ['wxplainkey', 'plain'], ['wxcompat', 'compat'], ['wxsafe', 'safe'],
+    ]);
+    assert.deepEqual(problems, [
+      'WXSYNC_ACCOUNTS[5].mode compat needs an encodingAESKey',
+      'WXSYNC_ACCOUNTS[6].mode safe needs an encodingAESKey',
+      'WXSYNC_ACCOUNTS[7].mode must be one of plain, compat, safe',
+      'WXSYNC_ACCOUNTS[8].mode must be one of plain, compat, safe',
+    ]);
   });
 });

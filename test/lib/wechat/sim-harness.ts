@@ -76,11 +76,15 @@ export class SimHarness {
     await this.admin('POST', `/__sim/accounts/${this.account(i).appid}/stats/reset`);
   }
 
-  /** Points a test's `wxsync` processes at this simulator: its first account in WXSYNC_ACCOUNTS, its API base. */
+  /**
+   * Points a test's `wxsync` processes at this simulator: its first account in WXSYNC_ACCOUNTS, its API base.
+   * The account's callback mode is the simulator's push mode: every simulated account has a key, which alone
+   * would make wxsync expect safe mode.
+   */
   configure(t: TestEnv): void {
     const accounts = path.join(t.dataDir, 'accounts.json');
     const { appid, secret, token, encodingAESKey } = this.account();
-    writeFileSync(accounts, JSON.stringify([{ appid, secret, token, encodingAESKey }]));
+    writeFileSync(accounts, JSON.stringify([{ appid, secret, token, encodingAESKey, mode: this.sim.ready.mode }]));
     t.env['WXSYNC_ACCOUNTS'] = accounts;
     t.env['WECHAT_API_BASE'] = this.apiBase;
   }

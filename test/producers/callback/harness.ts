@@ -10,6 +10,7 @@ import { createRegistry, type Registry } from '../../../lib/metrics.ts';
 import type { RunningRole } from '../../../lib/role.ts';
 import type { ClickHouseClient } from '../../../lib/clickhouse.ts';
 import { startCallbackRole } from '../../../producers/callback/main.ts';
+import type { PushMode } from '../../../sim/push.ts';
 import type { ReadyAccount } from '../../../sim/server.ts';
 
 /** The callback role behind a real HTTP server on a free port, as `wxsync run --roles callback` serves it. */
@@ -23,10 +24,15 @@ export interface RunningCallback {
   stop(): Promise<void>;
 }
 
-/** Writes the accounts file the role reads through WXSYNC_ACCOUNTS. */
-export function writeAccounts(dir: string, accounts: readonly ReadyAccount[], extra: Record<string, string> = {}): string {
+/**
+ * Writes the accounts file the role reads through WXSYNC_ACCOUNTS. Every simulated account has a key, so an
+ * account without a mode in `modes` (by index) is in safe mode.
+ */
+export function writeAccounts(dir: string, accounts: readonly ReadyAccount[], extra: Record<string, string> = {}, modes: readonly (PushMode | undefined)[] = []): string {
   const file = path.join(dir, 'accounts.json');
-  writeFileSync(file, JSON.stringify(accounts.map((a) => ({ appid: a.appid, secret: a.secret, token: a.token, encodingAESKey: a.encodingAESKey, ...extra }))));
+  writeFileSync(file, JSON.stringify(accounts.map((a, i) => ({
+    appid: a.appid, secret: a.secret, token: a.token, encodingAESKey: a.encodingAESKey, ...extra, ...(modes[i] === undefined ? {} : { mode: modes[i] }),
+  }))));
   return file;
 }
 

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { callbackEventId } from '../../../lib/contracts/event-id.ts';
 import { decodeEncodingAESKey, encryptMessage, msgSignature, plainSignature } from '../../../lib/wechat/crypto.ts';
 import type { ChurnSummary } from '../../../sim/churn.ts';
+import { reject, type RejectReason } from '../../../producers/callback/rejection.ts';
 import { buildPushRequest, eventXml, type PushMode, type PushTarget } from '../../../sim/push.ts';
 import { testEnv, waitFor, type TestEnv } from '../../support/env.ts';
 import { SimHarness } from '../../lib/wechat/sim-harness.ts';
@@ -16,10 +17,14 @@ describe('callback role with the simulator', { timeout: 120_000 }, () => {
   let callback: RunningCallback;
   let topic: string;
 
+  // One account per callback mode: 0 is safe (its key alone makes it so), 1 compat, 2 plain with a key.
+  const ACCOUNT_OF = { safe: 0, compat: 1, plain: 2 } as const;
+  const PLAIN = ACCOUNT_OF.plain;
+
   before(async () => {
-    sim = await SimHarness.start({ accounts: 2, followers: [300, 300] });
+    sim = await SimHarness.start({ accounts: 3, followers: [300, 300, 300] });
     const probe = testEnv();
-    env = testEnv({ WXSYNC_ACCOUNTS: writeAccounts(probe.dataDir, sim.sim.ready.accounts) });
+    env = testEnv({ WXSYNC_ACCOUNTS: writeAccounts(probe.dataDir, sim.sim.ready.accounts, {}, [undefined, 'compat', 'plain']) });
     callback = await startCallback(env.env);
     topic = callback.config.kafka.topics.userEvents;
   });
@@ -48,12 +53,12 @@ describe('callback role with the simulator', { timeout: 120_000 }, () => {
   }
 
   for (const mode of ['plain', 'compat', 'safe'] as const) {
-    it(`publishes every ${mode}-mode subscribe and unsubscribe once, with QR scene fields`, async () => {
+    it(`publishes every ${mode}-mode subscribe and unsubscribe once, with QR scene fields, for a ${mode} account`, async () => {
       await sim.admin('POST', '/__sim/callback', { url: `${callback.base}/wechat`, mode });
-      const summary = await churn(0, { subscribe: 30, unsubscribe: 15, qrRate: 0.5, dupRate: 0.3 });
+      const summary = await churn(ACCOUNT_OF[mode], { subscribe: 30, unsubscribe: 15, qrRate: 0.5, dupRate: 0.3 });
       assert.equal(summary.failed, 0);
       for (const e of summary.events) assert.equal(e.status, 200, JSON.stringify(e));
-      const appid = sim.account(0).appid;
+      const appid = sim.account(ACCOUNT_OF[mode]).appid;
       const byId = new Map((await eventsIn(callback.kafka, topic)).map((e) => [e.id, e]));
       const records = await callback.kafka.readAll(topic, 30_000);
       const ids = records.map((r) => (JSON.parse(r.value?.toString() ?? '{}') as { id: string }).id);
@@ -88,8 +93,8 @@ describe('callback role with the simulator', { timeout: 120_000 }, () => {
     const before = (await callback.kafka.readAll(topic, 30_000)).length;
     const t = target('safe');
     for (const xml of [
-      '<xml><ToUserName><![CDATA[gh_x]]></ToUserName><FromUserName><![CDATA[oScan]]></FromUserName><CreateTime>1714112445</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[SCAN]]></Event><EventKey><![CDATA[123]]></EventKey><Ticket><![CDATA[t]]></Ticket></xml>',
-      '<xml><ToUserName><![CDATA[gh_x]]></ToUserName><FromUserName><![CDATA[oText]]></FromUserName><CreateTime>1714112445</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hi]]></Content><MsgId>1</MsgId></xml>',
+      `<xml><ToUserName><![CDATA[gh_x]]></ToUserName><FromUserName><![CDATA[oScan]]></FromUserName><CreateTime>${now()}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[SCAN]]></Event><EventKey><![CDATA[123]]></EventKey><Ticket><![CDATA[t]]></Ticket></xml>`,
+      `<xml><ToUserName><![CDATA[gh_x]]></ToUserName><FromUserName><![CDATA[oText]]></FromUserName><CreateTime>${now()}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hi]]></Content><MsgId>1</MsgId></xml>`,
     ]) {
       const ts = now();
       const encrypt = encryptMessage(xml, t.aesKey, t.appid);
@@ -103,7 +108,7 @@ describe('callback role with the simulator', { timeout: 120_000 }, () => {
 
   describe('refuses each hostile input with a one-line 4xx, publishes nothing, and keeps serving', () => {
     const event = { type: 'subscribe' as const, openid: 'oHostile0000000000000000000', createTime: Math.floor(Date.now() / 1000) };
-    const safe = (mutate: (t: PushTarget) => PushTarget = (t) => t, ts = now()) => buildPushRequest(mutate(target('safe')), event, ts, '99');
+    const safe = (mutate: (t: PushTarget) => PushTarget = (t) => t, ts = now(), pushed = event) => buildPushRequest(mutate(target('safe')), pushed, ts, '99');
     const signedSafe = (encrypt: string, t = target('safe')) => {
       const ts = now();
       return {
@@ -111,7 +116,7 @@ describe('callback role with the simulator', { timeout: 120_000 }, () => {
         body: `<xml><ToUserName><![CDATA[gh]]></ToUserName><Encrypt><![CDATA[${encrypt}]]></Encrypt></xml>`,
       };
     };
-    const plainSigned = (body: string, t = target('plain')) => {
+    const plainSigned = (body: string, t = target('plain', PLAIN)) => {
       const ts = now();
       return { url: `${t.url}?signature=${plainSignature(t.token, ts, '5')}&timestamp=${ts}&nonce=5`, body };
     };
@@ -125,8 +130,8 @@ describe('callback role with the simulator', { timeout: 120_000 }, () => {
     };
     const bomb = `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]><xml><ToUserName>a</ToUserName><FromUserName>&lol2;</FromUserName><CreateTime>1</CreateTime><MsgType>event</MsgType><Event>subscribe</Event></xml>`;
     const xxe = `<?xml version="1.0"?><!DOCTYPE foo [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><xml><ToUserName>a</ToUserName><FromUserName>&xxe;</FromUserName><CreateTime>1</CreateTime><MsgType>event</MsgType><Event>subscribe</Event></xml>`;
-    const cases: Array<[string, () => { url: string; body: string | Buffer }, number]> = [
-      ['wrong signature', () => { const r = buildPushRequest(target('plain'), event, now(), '1'); return { url: r.url.replace(/signature=[0-9a-f]{40}/, `signature=${'b'.repeat(40)}`), body: r.body }; }, 403],
+    const cases: Array<[string, () => { url: string; body: string | Buffer }, number, RejectReason?]> = [
+      ['wrong signature', () => { const r = buildPushRequest(target('plain', PLAIN), event, now(), '1'); return { url: r.url.replace(/signature=[0-9a-f]{40}/, `signature=${'b'.repeat(40)}`), body: r.body }; }, 403],
       ['wrong msg_signature', () => { const good = safe(); return { url: good.url.replace(/msg_signature=[0-9a-f]{40}/, `msg_signature=${'c'.repeat(40)}`), body: good.body }; }, 403],
       ['wrong appid in the ciphertext', () => signedSafe(encryptMessage(eventXml('gh', event), target('safe').aesKey, 'wxsomeoneelse00000')), 403],
       ['wrong key', () => signedSafe(encryptMessage(eventXml('gh', event), target('safe', 1).aesKey, sim.account(0).appid)), 400],
@@ -139,14 +144,22 @@ describe('callback role with the simulator', { timeout: 120_000 }, () => {
       ['missing fields', () => plainSigned('<xml><ToUserName>gh</ToUserName><MsgType>event</MsgType><Event>subscribe</Event></xml>'), 400],
       ['unknown appid in the path', () => buildPushRequest(target('plain', 0, 'wxunknown'), event, now(), '1'), 404],
       ['stale timestamp', () => safe((t) => t, String(Math.floor(Date.now() / 1000) - 3600)), 403],
-      ['missing query', () => ({ url: target('plain').url, body: eventXml('gh', event) }), 400],
+      ['missing query', () => ({ url: target('plain', PLAIN).url, body: eventXml('gh', event) }), 400],
+      ['a plain push, well signed, to a safe account', () => buildPushRequest(target('plain'), event, now(), '2'), 403, 'unencrypted_push'],
+      ['a plain push, well signed, to a compat account', () => buildPushRequest(target('plain', ACCOUNT_OF.compat), event, now(), '2'), 403, 'unencrypted_push'],
+      ['a compat body to a safe account', () => buildPushRequest(target('compat'), event, now(), '2'), 400, 'plaintext_in_safe_mode'],
+      ['a CreateTime a year ahead', () => safe((t) => t, now(), { ...event, createTime: Math.floor(Date.now() / 1000) + 365 * 86_400 }), 403, 'stale_create_time'],
+      ['a CreateTime two days old', () => safe((t) => t, now(), { ...event, createTime: Math.floor(Date.now() / 1000) - 2 * 86_400 }), 403, 'stale_create_time'],
+      ['a freshly signed plain push whose CreateTime is two days old', () => buildPushRequest(target('plain', PLAIN), { ...event, createTime: Math.floor(Date.now() / 1000) - 2 * 86_400 }, now(), '3'), 403, 'stale_create_time'],
+      ['bad percent-encoding in the path', () => ({ url: `${callback.base}/wechat/%E0%A4%A`, body: eventXml('gh', event) }), 400, 'bad_path'],
     ];
-    for (const [name, build, status] of cases) {
+    for (const [name, build, status, reason] of cases) {
       it(name, async () => {
         const before = (await callback.kafka.readAll(topic, 30_000)).length;
         const request = build();
         const res = await post(request.url, request.body);
         assert.equal(res.status, status, `${res.status} ${res.text}`);
+        if (reason !== undefined) assert.equal(res.text, `${reject(reason).detail}\n`);
         assert.match(res.text, /^[^\n]+\n$/, `not one line: ${JSON.stringify(res.text.slice(0, 200))}`);
         assert.doesNotMatch(res.text, /at .*\.ts|Error:/, 'leaks a stack');
         assert.equal((await fetch(`${callback.base}/healthz`)).status, 200, 'the server stopped serving');

@@ -25,9 +25,9 @@ describe('parse and classify', () => {
 
   it('ignores SCAN, other events and user messages, with a bounded label', () => {
     const scan = QR_SUBSCRIBE.replace('[subscribe]', '[SCAN]').replace('qrscene_spring', 'spring');
-    assert.deepEqual(classify(scan), { kind: 'ignored', what: 'event:SCAN' });
-    assert.deepEqual(classify(QR_SUBSCRIBE.replace('[subscribe]', '[made_up]')), { kind: 'ignored', what: 'event:other' });
-    assert.deepEqual(classify(QR_SUBSCRIBE.replace('[event]', '[text]')), { kind: 'ignored', what: 'text' });
+    assert.deepEqual(classify(scan), { kind: 'ignored', what: 'event:SCAN', createTime: 1714112445 });
+    assert.deepEqual(classify(QR_SUBSCRIBE.replace('[subscribe]', '[made_up]')), { kind: 'ignored', what: 'event:other', createTime: 1714112445 });
+    assert.deepEqual(classify(QR_SUBSCRIBE.replace('[event]', '[text]')), { kind: 'ignored', what: 'text', createTime: 1714112445 });
   });
 
   it('refuses DTDs, non-XML and missing or malformed fields', () => {
@@ -35,7 +35,7 @@ describe('parse and classify', () => {
     assert.ok(parseXmlFields('<!DOCTYPE x [<!ENTITY a "b">]><xml><A>&a;</A></xml>') instanceof Rejection);
     // Markup in CDATA is text: a user's message quoting a DTD is a message, not a DTD.
     const quoted = QR_SUBSCRIBE.replace('[event]', '[text]').replace('</xml>', '<Content><![CDATA[<!DOCTYPE html>]]></Content></xml>');
-    assert.deepEqual(classify(quoted), { kind: 'ignored', what: 'text' });
+    assert.deepEqual(classify(quoted), { kind: 'ignored', what: 'text', createTime: 1714112445 });
     assert.ok(parseXmlFields('not xml at all') instanceof Rejection);
     assert.ok(classify(QR_SUBSCRIBE.replace(/<FromUserName>.*<\/FromUserName>/, '')) instanceof Rejection);
     assert.ok(classify(QR_SUBSCRIBE.replace('1714112445', '17141124.45')) instanceof Rejection);
