@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig, packageRoot } from '../lib/config.ts';
-import { startHttpServer } from '../lib/http-server.ts';
+import { startPublicServer } from '../lib/http-server.ts';
 import { createKafkaGateway } from '../lib/kafka.ts';
 import { silentLogger } from '../lib/logger.ts';
 import { createRegistry } from '../lib/metrics.ts';
@@ -60,7 +60,10 @@ try {
   await kafka.ensureTopics([{ topic: config.kafka.topics.userEvents, partitions: config.kafka.partitions.userEvents }]);
   const registry = createRegistry();
   const role = await startCallbackRole({ config, logger, registry, kafka, clickhouse: undefined as unknown as ClickHouseClient });
-  const server = await startHttpServer({ port: 0, host: '127.0.0.1', registry, logger, ready: () => true, routes: role.routes ?? [] });
+  const server = await startPublicServer({
+    port: 0, host: '127.0.0.1', logger, ready: () => true, routes: role.publicRoutes ?? [],
+    limits: { maxConnections: config.http.maxConnections, bodyMaxBytes: config.callback.bodyMaxBytes },
+  });
 
   const bare = http.createServer((req, res) => {
     req.resume();

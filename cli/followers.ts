@@ -16,9 +16,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   const { appid, config } = accountInvocation(argv, USAGE, {});
 
   // ⚑ While `wxsync run` holds the embedded store, only it may open it: ask it.
-  const answer = await requestRunning(config.http.port, 'GET', `/api/followers/${appid}`);
+  const answer = await requestRunning(config, 'GET', `/api/followers/${appid}`);
   if (answer !== undefined) {
-    if (answer.status !== 200) throw await answerError(answer, config.http.port, 'api');
+    if (answer.status !== 200) throw await answerError(answer, 'api');
     answer.body.setEncoding('utf8');
     for await (const chunk of answer.body) await write(chunk as string);
     return 0;

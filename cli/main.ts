@@ -1,4 +1,5 @@
 import { describeError, isWxsyncError, ErrorCode } from '../lib/errors.ts';
+import { redactText } from '../lib/logger.ts';
 import type { CommandModule } from './command.ts';
 
 // Each command is imported only when used, so `wxsync kafka status` never loads chDB's 500 MB engine.
@@ -42,6 +43,7 @@ try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (error) {
   // Expected failures (bad config, broker down) get one clear line; anything else keeps its stack.
-  process.stderr.write(`wxsync: ${isWxsyncError(error) ? describeError(error) : (error as Error).stack ?? String(error)}\n`);
+  // Redacted: a config problem or an error may quote a URL with credentials in it.
+  process.stderr.write(`wxsync: ${redactText(isWxsyncError(error) ? describeError(error) : (error as Error).stack ?? String(error))}\n`);
   process.exitCode = isWxsyncError(error, ErrorCode.UsageInvalid) ? 2 : 1;
 }

@@ -22,7 +22,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const dryRun = values['dry-run'];
   const snapshotId = values.snapshot;
 
-  const report = await viaRunningProcess(config.http.port, appid, dryRun, snapshotId)
+  const report = await viaRunningProcess(config, appid, dryRun, snapshotId)
     ?? await interruptible((signal) => direct(appid, dryRun, snapshotId, config, signal));
   process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : describe(report));
   switch (report.status) {
@@ -36,12 +36,12 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 /** ⚑ While `wxsync run` holds the embedded store, only it may open it: ask it. */
-async function viaRunningProcess(port: number, appid: string, dryRun: boolean, snapshotId: string | undefined): Promise<ReconcileReport | undefined> {
+async function viaRunningProcess(config: Config, appid: string, dryRun: boolean, snapshotId: string | undefined): Promise<ReconcileReport | undefined> {
   const query = new URLSearchParams(dryRun ? { dryRun: '1' } : {});
   if (snapshotId !== undefined) query.set('snapshot', snapshotId);
-  const answer = await requestRunning(port, 'POST', `/api/reconcile/${appid}?${query.toString()}`);
+  const answer = await requestRunning(config, 'POST', `/api/reconcile/${appid}?${query.toString()}`);
   if (answer === undefined) return undefined;
-  if (answer.status !== 200) throw await answerError(answer, port, 'reconcile');
+  if (answer.status !== 200) throw await answerError(answer, 'reconcile');
   return JSON.parse(await readText(answer.body)) as ReconcileReport;
 }
 

@@ -2,7 +2,8 @@ import { parseArgs } from 'node:util';
 import { createClickHouse } from '../lib/clickhouse.ts';
 import { loadConfig } from '../lib/config.ts';
 import { ErrorCode, WxsyncError } from '../lib/errors.ts';
-import { startHttpServer } from '../lib/http-server.ts';
+import { adminToken, removeAdminEndpoint, writeAdminEndpoint } from '../lib/admin.ts';
+import { startAdminServer, startPublicServer } from '../lib/http-server.ts';
 import { createKafkaGateway } from '../lib/kafka.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createRegistry } from '../lib/metrics.ts';
@@ -71,14 +72,28 @@ export async function main(argv: readonly string[]): Promise<number> {
     throw error;
   }
 
-  const server = await startHttpServer({
-    port: config.http.port,
+  const limits = { maxConnections: config.http.maxConnections, bodyMaxBytes: config.callback.bodyMaxBytes };
+  const { admin: adminConfig } = config.http;
+  const token = adminToken(adminConfig, true) as string;
+  const adminServer = await startAdminServer({
+    port: adminConfig.port,
+    host: adminConfig.host,
+    token,
     registry,
     logger,
-    ready: () => !shuttingDown && roles.every((r) => r.ready()),
+    limits,
+    readiness: () => Object.fromEntries(roles.map((r) => [r.name, !shuttingDown && r.ready()])),
     routes: roles.flatMap((r) => r.routes ?? []),
   });
-  logger.info({ roles: roleNames, port: server.port }, 'wxsync running');
+  writeAdminEndpoint(adminConfig, { host: adminConfig.host, port: adminServer.port, pid: process.pid });
+  const publicServer = await startPublicServer({
+    port: config.http.port,
+    logger,
+    limits,
+    ready: () => !shuttingDown && roles.every((r) => r.ready()),
+    routes: roles.flatMap((r) => r.publicRoutes ?? []),
+  });
+  logger.info({ roles: roleNames, port: publicServer.port, admin: `${adminConfig.host}:${adminServer.port}` }, 'wxsync running');
 
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals): void => {
@@ -90,8 +105,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   });
+  // Stop taking pushes first and let those in flight finish (answered success once published or spooled),
+  // then stop the roles, which drain what they hold, then the admin listener.
+  await publicServer.close();
   await stopAll();
-  await server.close();
+  removeAdminEndpoint(adminConfig);
+  await adminServer.close(1000);
   logger.info('stopped');
   return 0;
 }

@@ -19,7 +19,7 @@ const USAGE = 'usage: wxsync snapshot <appid> [--json]';
 export async function main(argv: readonly string[]): Promise<number> {
   const { appid, values, config } = accountInvocation(argv, USAGE, { json: { type: 'boolean', default: false } });
   const progress = progressReporter(process.stderr);
-  const result = await interruptible(async (signal) => await viaRunningProcess(config.http.port, appid, progress, signal)
+  const result = await interruptible(async (signal) => await viaRunningProcess(config, appid, progress, signal)
     ?? await direct(appid, config, progress, signal));
   progress.finish();
   if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -44,14 +44,14 @@ export async function main(argv: readonly string[]): Promise<number> {
 
 /**
  * ⚑ While `wxsync run` holds the embedded store, the snapshot runs inside it (through its API), so it is
- * enriched from the store; its progress streams back as JSON lines. Undefined when nothing listens on PORT
+ * enriched from the store; its progress streams back as JSON lines. Undefined when no run listens
  * or what listens has no snapshot role.
  */
-async function viaRunningProcess(port: number, appid: string, progress: ProgressReporter, signal: AbortSignal): Promise<SnapshotResult | undefined> {
-  const answer = await requestRunning(port, 'POST', `/api/snapshot/${appid}`);
+async function viaRunningProcess(config: Config, appid: string, progress: ProgressReporter, signal: AbortSignal): Promise<SnapshotResult | undefined> {
+  const answer = await requestRunning(config, 'POST', `/api/snapshot/${appid}`);
   if (answer === undefined) return undefined;
   if (answer.status !== 200) {
-    const error = await answerError(answer, port, 'snapshot');
+    const error = await answerError(answer, 'snapshot');
     // A run without the snapshot role leaves snapshots to this command, which never opens the store.
     if (error.details['missingRole'] === true) return undefined;
     throw error;
@@ -64,7 +64,7 @@ async function viaRunningProcess(port: number, appid: string, progress: Progress
       const line = JSON.parse(text) as SnapshotStreamLine;
       if ('progress' in line) progress.update(line.progress);
       else if ('result' in line) return line.result;
-      else throw new WxsyncError(ErrorCode.ApiRequestFailed, `wxsync run on port ${port} failed the snapshot (${line.code}): ${line.error}`);
+      else throw new WxsyncError(ErrorCode.ApiRequestFailed, `the running wxsync failed the snapshot (${line.code}): ${line.error}`);
     }
   } catch (error) {
     if (!signal.aborted) throw error;
@@ -72,8 +72,8 @@ async function viaRunningProcess(port: number, appid: string, progress: Progress
     signal.removeEventListener('abort', onAbort);
   }
   throw new WxsyncError(ErrorCode.ApiRequestFailed, signal.aborted
-    ? `stopped; the wxsync run on port ${port} keeps the snapshot's checkpoint, run again to resume it`
-    : `wxsync run on port ${port} ended the answer without a result`);
+    ? `stopped; the running wxsync keeps the snapshot's checkpoint, run again to resume it`
+    : "the running wxsync ended the answer without a result");
 }
 
 /** Nothing runs here: this command opens only Kafka and WeChat (never chDB: its memory stays the crawl's), so it does not enrich. */

@@ -1,4 +1,6 @@
 import http from 'node:http';
+import { adminToken, readAdminEndpoint } from './admin.ts';
+import type { Config } from './config.ts';
 import { ErrorCode, WxsyncError } from './errors.ts';
 
 export interface ApiAnswer {
@@ -7,17 +9,25 @@ export interface ApiAnswer {
 }
 
 /**
- * A request to the `wxsync run` on this machine (its PORT), or undefined when nothing listens there, in
- * which case the command may open the store itself. node:http rather than fetch: a reconcile may wait
- * minutes for the consumer, longer than fetch's header timeout.
+ * A request to the admin listener of the `wxsync run` on this machine, found through the endpoint file it
+ * writes into the data directory and authenticated with the admin token; undefined when no run listens, in
+ * which case the command may open the store itself. node:http rather than fetch: a reconcile may wait minutes
+ * for the consumer, longer than fetch's header timeout.
  */
-export function requestRunning(port: number, method: 'GET' | 'POST', path: string): Promise<ApiAnswer | undefined> {
-  if (port === 0) return Promise.resolve(undefined);
+export function requestRunning(config: Config, method: 'GET' | 'POST', path: string): Promise<ApiAnswer | undefined> {
+  const admin = config.http.admin;
+  const endpoint = readAdminEndpoint(admin);
+  const token = adminToken(admin, false);
+  if (endpoint === undefined || token === undefined) return Promise.resolve(undefined);
+  const host = endpoint.host === '0.0.0.0' ? '127.0.0.1' : endpoint.host === '::' ? '::1' : endpoint.host;
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path }, (res) => { resolve({ status: res.statusCode ?? 0, body: res }); });
+    const req = http.request({ host, port: endpoint.port, method, path, headers: { authorization: `Bearer ${token}` } }, (res) => {
+      resolve({ status: res.statusCode ?? 0, body: res });
+    });
     req.on('error', (error: NodeJS.ErrnoException) => {
+      // A run that died without removing its endpoint file: nothing listens.
       if (error.code === 'ECONNREFUSED') resolve(undefined);
-      else reject(new WxsyncError(ErrorCode.ApiRequestFailed, `cannot reach wxsync run on port ${port}: ${error.message}`, { cause: error, retriable: true }));
+      else reject(new WxsyncError(ErrorCode.ApiRequestFailed, `cannot reach wxsync run on ${host}:${endpoint.port}: ${error.message}`, { cause: error, retriable: true }));
     });
     req.end();
   });
@@ -34,10 +44,10 @@ export async function readText(body: http.IncomingMessage): Promise<string> {
  * The error for an answer other than 200. A bare `not found` is the server's own 404: the running process
  * lacks the role that serves the path (`details.missingRole`). Routes answer errors as JSON `{ error, code }`.
  */
-export async function answerError(answer: ApiAnswer, port: number, role: string): Promise<WxsyncError> {
+export async function answerError(answer: ApiAnswer, role: string): Promise<WxsyncError> {
   const text = (await readText(answer.body)).trim();
   if (answer.status === 404 && text === 'not found') {
-    return new WxsyncError(ErrorCode.ApiRequestFailed, `the wxsync run on port ${port} has no ${role} role; start it with the ${role} role`, { details: { missingRole: true } });
+    return new WxsyncError(ErrorCode.ApiRequestFailed, `the running wxsync has no ${role} role; start it with the ${role} role`, { details: { missingRole: true } });
   }
   let detail = text;
   try {
@@ -46,5 +56,5 @@ export async function answerError(answer: ApiAnswer, port: number, role: string)
   } catch {
     // Not JSON: the text itself says it.
   }
-  return new WxsyncError(ErrorCode.ApiRequestFailed, `wxsync run on port ${port} answered ${answer.status}: ${detail}`);
+  return new WxsyncError(ErrorCode.ApiRequestFailed, `the running wxsync answered ${answer.status}: ${detail}`);
 }

@@ -3,7 +3,7 @@ import cron from 'node-cron';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode, WxsyncError } from './errors.ts';
-import type { LogLevel } from './logger.ts';
+import { redactText, type LogLevel } from './logger.ts';
 import { isHttpUrl } from './http-url.ts';
 
 /** The package root: the Kafka jar cache and the SQL files are found relative to it, not to the cwd. */
@@ -61,6 +61,12 @@ export interface Config {
     readonly clientId: string;
     readonly topics: Topics;
     readonly partitions: Readonly<Record<keyof Topics, number>>;
+    /** Replicas of each topic wxsync creates; 0: three, or as many brokers as there are when fewer. */
+    readonly replicationFactor: number;
+    /** min.insync.replicas of the topics wxsync creates; 0: one less than the replicas (at most 2), none with one replica. */
+    readonly minInsyncReplicas: number;
+    /** retention.ms of wx.user.events, the system of record the store can be rebuilt from; -1 keeps every record. */
+    readonly eventsRetentionMs: number;
   };
   readonly kafkaLocal: {
     readonly port: number;
@@ -86,7 +92,22 @@ export interface Config {
     /** Records waiting this long with nothing written: the consumer reports itself stalled (/readyz, metrics). */
     readonly stallMs: number;
   };
-  readonly http: { readonly port: number };
+  readonly http: {
+    /** The public listener: WeChat's `/wechat/<appid>` and bare liveness/readiness probes, nothing else. */
+    readonly port: number;
+    /** The admin listener: the API, /metrics, detailed health; every request needs the admin token. */
+    readonly admin: {
+      readonly host: string;
+      readonly port: number;
+      /** WXSYNC_ADMIN_TOKEN, or undefined: then a token generated once into `tokenFile` is used. */
+      readonly token: string | undefined;
+      readonly tokenFile: string;
+      /** Where a running `wxsync run` writes the admin listener's address, so the CLI on this machine finds it. */
+      readonly endpointFile: string;
+    };
+    /** Connections a listener keeps at once; more are refused until one ends. */
+    readonly maxConnections: number;
+  };
   readonly callback: {
     /** The fsynced spool that holds accepted callbacks while Kafka is unreachable. */
     readonly spoolDir: string;
@@ -205,10 +226,17 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   if (controllerPort === localPort) problems.push('WXSYNC_KAFKA_CONTROLLER_PORT must differ from the broker port');
 
   const dataDir = path.resolve(cwd, str('WXSYNC_DATA_DIR', './data'));
+  const adminTokenRaw = env['WXSYNC_ADMIN_TOKEN'];
+  let adminToken: string | undefined;
+  if (adminTokenRaw !== undefined && adminTokenRaw.trim() !== '') {
+    // Never echoed in the problem: it is a credential.
+    if (/^[\x21-\x7e]{32,256}$/.test(adminTokenRaw.trim())) adminToken = adminTokenRaw.trim();
+    else problems.push('WXSYNC_ADMIN_TOKEN must be 32 to 256 printable characters without spaces');
+  }
   const clickhouseUrl = str('CLICKHOUSE_URL', '');
   let target: ClickHouseTarget = { kind: 'embedded', path: path.join(dataDir, 'clickhouse') };
   if (clickhouseUrl !== '') {
-    if (!isHttpUrl(clickhouseUrl)) problems.push(`CLICKHOUSE_URL must be an http(s) URL, got ${JSON.stringify(clickhouseUrl)}`);
+    if (!isHttpUrl(clickhouseUrl)) problems.push(`CLICKHOUSE_URL must be an http(s) URL, got ${JSON.stringify(redactText(clickhouseUrl))}`);
     target = {
       kind: 'server',
       url: clickhouseUrl,
@@ -224,14 +252,19 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   if (retryMaxMs < retryInitialMs) problems.push('WXSYNC_RETRY_MAX_MS must not be below WXSYNC_RETRY_INITIAL_MS');
 
   const wechatApiBase = str('WECHAT_API_BASE', 'https://api.weixin.qq.com');
-  if (!isHttpUrl(wechatApiBase)) problems.push(`WECHAT_API_BASE must be an http(s) URL, got ${JSON.stringify(wechatApiBase)}`);
+  if (!isHttpUrl(wechatApiBase)) problems.push(`WECHAT_API_BASE must be an http(s) URL, got ${JSON.stringify(redactText(wechatApiBase))}`);
 
   const accountsPath = str('WXSYNC_ACCOUNTS', '');
   const accounts = accountsPath === '' ? [] : readAccounts(path.resolve(cwd, accountsPath), problems);
 
   const config: Config = {
     logLevel: logLevel as LogLevel,
-    kafka: { brokers, clientId: str('WXSYNC_CLIENT_ID', 'wxsync'), topics, partitions },
+    kafka: {
+      brokers, clientId: str('WXSYNC_CLIENT_ID', 'wxsync'), topics, partitions,
+      replicationFactor: int('WXSYNC_TOPIC_REPLICATION', 0, 0, 10),
+      minInsyncReplicas: int('WXSYNC_MIN_INSYNC_REPLICAS', 0, 0, 10),
+      eventsRetentionMs: int('WXSYNC_EVENTS_RETENTION_MS', -1, -1, Number.MAX_SAFE_INTEGER),
+    },
     kafkaLocal: {
       port: localPort,
       controllerPort,
@@ -250,7 +283,17 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       // Above the longest healthy gap between writes (a batch's wait, a retry's backoff), below an operator's patience.
       stallMs: int('WXSYNC_CONSUMER_STALL_S', 120, 1, 86_400) * 1000,
     },
-    http: { port: int('PORT', 8080, 0, 65535) },
+    http: {
+      port: int('PORT', 8080, 0, 65535),
+      admin: {
+        host: str('WXSYNC_ADMIN_HOST', '127.0.0.1'),
+        port: int('WXSYNC_ADMIN_PORT', 8081, 0, 65535),
+        token: adminToken,
+        tokenFile: path.join(dataDir, 'admin-token'),
+        endpointFile: path.join(dataDir, 'admin.json'),
+      },
+      maxConnections: int('WXSYNC_HTTP_MAX_CONNECTIONS', 1024, 1, 1_000_000),
+    },
     callback: {
       spoolDir: path.resolve(cwd, str('WXSYNC_SPOOL_DIR', path.join(dataDir, 'spool'))),
       maxClockSkewMs: int('WXSYNC_CALLBACK_MAX_SKEW_S', 300, 1, 86_400) * 1000,

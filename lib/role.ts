@@ -1,6 +1,6 @@
 import type { ClickHouseClient } from './clickhouse.ts';
 import type { Config } from './config.ts';
-import type { RouteHandler } from './http-server.ts';
+import type { Routes } from './http-server.ts';
 import type { KafkaGateway } from './kafka.ts';
 import type { Logger } from './logger.ts';
 import type { Registry } from './metrics.ts';
@@ -16,7 +16,10 @@ export interface RoleContext {
 
 export interface RunningRole {
   readonly name: string;
-  readonly routes?: ReadonlyArray<readonly [prefix: string, handler: RouteHandler]>;
+  /** Routes on the public listener (PORT): what WeChat calls, nothing an operator uses. */
+  readonly publicRoutes?: Routes;
+  /** Routes on the admin listener, behind the admin token: the API the CLI and operators use. */
+  readonly routes?: Routes;
   ready(): boolean;
   stop(): Promise<void>;
 }

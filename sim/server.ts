@@ -21,6 +21,7 @@ import { Pusher, callbackUrl } from './push.ts';
 import { Rng, deriveKey32 } from './random.ts';
 import type { SimState } from './state.ts';
 import { TokenAuthority } from './tokens.ts';
+import type { PushMode } from './push.ts';
 
 /** HTTP wiring of the simulator: WeChat's API under /cgi-bin/, the simulator's own under /__sim/. */
 
@@ -29,6 +30,8 @@ export interface ReadyAccount {
   readonly secret: string;
   readonly token: string;
   readonly encodingAESKey: string;
+  /** The mode it pushes in, so an accounts file copied from the ready line lets wxsync accept its pushes. */
+  readonly mode: PushMode;
   readonly originalId: string;
   readonly followers: number;
   readonly callbackUrl?: string;
@@ -157,6 +160,7 @@ export async function startSim(options: SimOptions, logger: Logger): Promise<Run
       secret: account.credentials.secret,
       token: account.credentials.token,
       encodingAESKey: account.credentials.encodingAESKey,
+      mode: options.mode,
       originalId: account.credentials.originalId,
       followers: account.population.followerCount,
       ...(options.callbackUrl === undefined ? {} : { callbackUrl: callbackUrl(options.callbackUrl, account.appid) }),

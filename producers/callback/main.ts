@@ -36,7 +36,7 @@ export const startCallbackRole: RoleStarter = async ({ config, kafka, logger: pa
   logger.info({ accounts: accounts.size, spool: settings.spoolDir, spooled: spool.depth }, 'callback role started');
   return {
     name: 'callback',
-    routes: [['/wechat/', handler]],
+    publicRoutes: [['/wechat/', handler]],
     ready: () => true,
     async stop() {
       await publisher.stop();

@@ -3,8 +3,7 @@ import { backoffDelay, sleep } from '../../lib/backoff.ts';
 import type { ClickHouseClient } from '../../lib/clickhouse.ts';
 import type { Config } from '../../lib/config.ts';
 import { SNAPSHOT_ID } from '../../lib/contracts/fields.ts';
-import { isWxsyncError } from '../../lib/errors.ts';
-import { postedAccount, sendJson } from '../../lib/http-server.ts';
+import { errorAnswer, postedAccount, sendJson } from '../../lib/http-server.ts';
 import type { KafkaGateway, RecordProducer } from '../../lib/kafka.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { RoleStarter } from '../../lib/role.ts';
@@ -61,8 +60,7 @@ export function reconcileRoute(reconciler: Reconciler, accounts: ReadonlySet<str
       const report = await reconciler.run({ appid, dryRun: query.get('dryRun') === '1', trigger: 'manual', ...(snapshotId === undefined ? {} : { snapshotId }) });
       sendJson(res, 200, report);
     } catch (error) {
-      const code = isWxsyncError(error) ? error.code : 'INTERNAL';
-      sendJson(res, 500, { error: error instanceof Error ? error.message : String(error), code });
+      sendJson(res, 500, errorAnswer(error));
     }
   };
 }

@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import type { Config } from '../../lib/config.ts';
-import { ErrorCode, WxsyncError, isWxsyncError } from '../../lib/errors.ts';
-import { postedAccount, type RouteHandler } from '../../lib/http-server.ts';
+import { ErrorCode, WxsyncError } from '../../lib/errors.ts';
+import { errorAnswer, postedAccount, type RouteHandler } from '../../lib/http-server.ts';
 import type { KafkaGateway, LeaseAttempt, RecordProducer } from '../../lib/kafka.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { RoleStarter } from '../../lib/role.ts';
@@ -90,7 +90,7 @@ export function snapshotRoute(snapshot: Snapshotter, limiter: Limiter, accounts:
       const result = await limiter.run(() => snapshot(appid, { signal: gone.signal, onProgress: (progress) => { line({ progress }); } }));
       line({ result });
     } catch (error) {
-      line({ error: error instanceof Error ? error.message : String(error), code: isWxsyncError(error) ? error.code : 'INTERNAL' });
+      line(errorAnswer(error));
     }
     res.end();
   };

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { SimHarness } from '../lib/wechat/sim-harness.ts';
 import { testEnv, waitFor, type TestEnv } from '../support/env.ts';
 import { freePorts } from '../support/ports.ts';
-import { startRun, wxsync as run, type Ran } from '../support/wxsync.ts';
+import { adminFetch, startRun, wxsync as run, type Ran } from '../support/wxsync.ts';
 
 // The mission end to end: callbacks with 20% of pushes lost, then one snapshot, then the reconcile that
 // `wxsync run` starts by itself once the snapshot is loaded; the CLI reaches the running process's API.
@@ -34,14 +34,13 @@ describe('wxsync run + snapshot + reconcile: the store ends equal to WeChat', { 
   it('100k followers, 50k churn events with 20% of callbacks dropped: followers equals the truth, and a second reconcile emits nothing', async () => {
     const running = await startRun(t.env, port, 'callback,consumer,reconcile,api');
     const appid = sim.account().appid;
-    const api = `http://127.0.0.1:${port}`;
     try {
       const churn = await sim.admin('POST', `/__sim/accounts/${appid}/churn`, { subscribe: 25_000, unsubscribe: 25_000 }) as { subscribed: number; unsubscribed: number; dropped: number; failed: number };
       assert.equal(churn.failed, 0, 'every push that was sent was answered success');
       assert.ok(churn.dropped > 8000, `about 20% of 50k pushes were lost: ${churn.dropped}`);
       const delivered = churn.subscribed + churn.unsubscribed - churn.dropped;
       await waitFor('every delivered event in the store', 120_000, async () => {
-        const metrics = await (await fetch(`${api}/metrics`)).text();
+        const metrics = await (await adminFetch(t.env, '/metrics')).text();
         return Number(/^wxsync_consumer_rows_written_total (\d+)/m.exec(metrics)?.[1] ?? 0) >= delivered || undefined;
       }, 250);
       // Older than T0 − δ, so the churn counts as before the snapshot.
@@ -53,7 +52,7 @@ describe('wxsync run + snapshot + reconcile: the store ends equal to WeChat', { 
 
       // The reconcile role runs by itself once the snapshot is loaded.
       await waitFor('the store to equal the truth', 180_000, async () => {
-        const listed = (await (await fetch(`${api}/api/followers/${appid}`)).text()).split('\n').filter((l) => l !== '');
+        const listed = (await (await adminFetch(t.env, `/api/followers/${appid}`)).text()).split('\n').filter((l) => l !== '');
         return listed.length === truth.length && listed.every((o, k) => o === truth[k]) ? true : undefined;
       }, 1000);
 
@@ -71,7 +70,7 @@ describe('wxsync run + snapshot + reconcile: the store ends equal to WeChat', { 
       assert.match(dry.stdout, /\(dry run, nothing emitted\)/);
       assert.match(dry.stdout, /missing: 0 found/);
 
-      const metrics = await (await fetch(`${api}/metrics`)).text();
+      const metrics = await (await adminFetch(t.env, '/metrics')).text();
       assert.ok(Number(/^wxsync_reconcile_corrections_total\{rule="missing"\} (\d+)/m.exec(metrics)?.[1] ?? 0) > 50_000, 'the corrections are counted');
       assert.match(metrics, /^wxsync_reconcile_runs_total\{status="done"\} [2-9]/m);
       assert.match(metrics, /^wxsync_reconcile_runs_total\{status="dry-run"\} 1/m);

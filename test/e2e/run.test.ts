@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createClickHouse } from '../../lib/clickhouse.ts';
-import { packageRoot } from '../../lib/config.ts';
+import { readAdminEndpoint } from '../../lib/admin.ts';
+import { loadConfig } from '../../lib/config.ts';
 import { SimHarness } from '../lib/wechat/sim-harness.ts';
 import { testEnv, waitFor, type TestEnv } from '../support/env.ts';
 import { freePorts } from '../support/ports.ts';
-
-const BIN = path.join(packageRoot, 'bin', 'wxsync.js');
+import { adminFetch, startRun } from '../support/wxsync.ts';
 
 // The main job end to end: the simulator pushes safe-mode callbacks (some twice) to `wxsync run`, whose
 // callback role publishes them to Kafka and whose consumer role loads them into the embedded store.
@@ -30,15 +27,8 @@ describe('wxsync run: simulator pushes through Kafka into ClickHouse', { timeout
   });
 
   it('ends with every user who had an event in the same state as the simulator\'s truth', async () => {
-    const child = spawn(process.execPath, [BIN, 'run', '--roles', 'callback,consumer'], { env: { ...process.env, ...t.env }, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-8000); });
-    const exited = once(child, 'exit');
+    const running = await startRun(t.env, port, 'callback,consumer,api');
     try {
-      await waitFor('wxsync run to be ready', 60_000, async () => {
-        const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
-        return res?.status === 200 ? true : undefined;
-      }, 200);
       const appid = sim.account().appid;
       let events = 0;
       for (let round = 0; round < 4; round += 1) {
@@ -50,14 +40,35 @@ describe('wxsync run: simulator pushes through Kafka into ClickHouse', { timeout
         events += churn.subscribed + churn.unsubscribed;
       }
       await waitFor('every event in the store', 60_000, async () => {
-        const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        const metrics = await (await adminFetch(t.env, '/metrics')).text();
         const written = Number(/^wxsync_consumer_rows_written_total (\d+)/m.exec(metrics)?.[1] ?? 0);
         return written >= events ? true : undefined;
       }, 200);
+
+      // The public port answers WeChat's route and bare probes, and nothing else, to anyone.
+      const open = async (path: string, method = 'GET'): Promise<[number, string]> => {
+        const res = await fetch(`http://127.0.0.1:${port}${path}`, { method });
+        return [res.status, await res.text()];
+      };
+      assert.deepEqual(await open('/healthz'), [200, '']);
+      assert.deepEqual(await open('/readyz'), [200, '']);
+      for (const path of ['/metrics', `/api/followers/${appid}`, '/api/followers/wxnobody', '/api/snapshot/x', '/']) assert.deepEqual(await open(path), [404, ''], path);
+      assert.deepEqual(await open(`/api/snapshot/${appid}`, 'POST'), [404, '']);
+      assert.deepEqual(await open(`/api/reconcile/${appid}?dryRun=1`, 'POST'), [404, '']);
+      // The admin listener: nothing without the token, whatever the path; everything with it.
+      const admin = loadConfig(t.env).http.admin;
+      const endpoint = readAdminEndpoint(admin);
+      assert.ok(endpoint);
+      assert.equal(endpoint.host, '127.0.0.1', 'bound to loopback by default');
+      for (const path of ['/metrics', `/api/followers/${appid}`, '/api/followers/wxnobody', '/nothing']) {
+        const res = await fetch(`http://127.0.0.1:${endpoint.port}${path}`, { headers: { authorization: 'Bearer wrong' } });
+        assert.equal(res.status, 401, path);
+        assert.doesNotMatch(await res.text(), /wx|follower|openid/, 'a refusal tells nothing about accounts');
+      }
+      assert.equal((await adminFetch(t.env, `/api/followers/${appid}`)).status, 200);
+      assert.equal((await adminFetch(t.env, '/readyz')).status, 200);
     } finally {
-      child.kill('SIGTERM');
-      const [code] = await exited as [number | null];
-      assert.equal(code, 0, `wxsync run stopped cleanly on SIGTERM\n${stderr}`);
+      assert.equal(await running.stop(), 0, `wxsync run stopped cleanly on SIGTERM\n${running.stderr()}`);
     }
 
     const truth = new Set(await sim.followers());

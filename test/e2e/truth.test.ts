@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { SimHarness } from '../lib/wechat/sim-harness.ts';
 import { testEnv, waitFor, type TestEnv } from '../support/env.ts';
 import { freePorts } from '../support/ports.ts';
-import { startRun, wxsync } from '../support/wxsync.ts';
+import { adminFetch, startRun, wxsync } from '../support/wxsync.ts';
 
 interface Report {
   status: string;
@@ -14,12 +14,12 @@ interface Report {
   live: { checked: number; emitted: number; skipped: number };
 }
 
-async function storeFollowers(port: number, appid: string): Promise<string[]> {
-  return (await (await fetch(`http://127.0.0.1:${port}/api/followers/${appid}`)).text()).split('\n').filter((l) => l !== '');
+async function storeFollowers(env: Record<string, string>, appid: string): Promise<string[]> {
+  return (await (await adminFetch(env, `/api/followers/${appid}`)).text()).split('\n').filter((l) => l !== '');
 }
 
-async function written(port: number): Promise<number> {
-  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+async function written(env: Record<string, string>): Promise<number> {
+  const metrics = await (await adminFetch(env, '/metrics')).text();
   return Number(/^wxsync_consumer_rows_written_total (\d+)/m.exec(metrics)?.[1] ?? 0);
 }
 
@@ -49,7 +49,7 @@ describe('one snapshot and its reconcile: the store equals WeChat, window users 
       const churn = await sim.admin('POST', `/__sim/accounts/${appid}/churn`, { subscribe: 3000, unsubscribe: 2000 }) as { subscribed: number; unsubscribed: number; dropped: number };
       assert.ok(churn.dropped > 500, `about 20% of the pushes were lost: ${churn.dropped}`);
       const delivered = churn.subscribed + churn.unsubscribed - churn.dropped;
-      await waitFor('every delivered event in the store', 120_000, async () => (await written(port)) >= delivered || undefined, 250);
+      await waitFor('every delivered event in the store', 120_000, async () => (await written(t.env)) >= delivered || undefined, 250);
 
       const snapshot = await wxsync(t.env, ['snapshot', appid]);
       assert.equal(snapshot.code, 0, snapshot.stderr);
@@ -62,10 +62,10 @@ describe('one snapshot and its reconcile: the store equals WeChat, window users 
 
       const truth = (await sim.followers()).sort();
       await waitFor('the corrections in the store', 60_000, async () => {
-        const listed = await storeFollowers(port, appid);
+        const listed = await storeFollowers(t.env, appid);
         return listed.length === truth.length && listed.every((o, k) => o === truth[k]) ? true : undefined;
       }, 500);
-      const listed = await storeFollowers(port, appid);
+      const listed = await storeFollowers(t.env, appid);
       const inStore = new Set(listed);
       const inTruth = new Set(truth);
       assert.deepEqual(

@@ -167,3 +167,10 @@ describe('loadConfig', () => {
     ]);
   });
 });
+
+describe('config problems that quote a URL', () => {
+  it('never print its credentials', () => {
+    assert.throws(() => loadConfig({ CLICKHOUSE_URL: 'ftp://admin:hunter2-secret@db:9000', WECHAT_API_BASE: 'gopher://u:p4ss-secret@x' }), (error: Error) =>
+      /CLICKHOUSE_URL must be an http\(s\) URL/.test(error.message) && !error.message.includes('hunter2-secret') && !error.message.includes('p4ss-secret'));
+  });
+});

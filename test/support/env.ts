@@ -35,6 +35,8 @@ export function testEnv(overrides: Record<string, string> = {}): TestEnv {
     WXSYNC_RETRY_INITIAL_MS: '50',
     WXSYNC_RETRY_MAX_MS: '500',
     PORT: '0',
+    // The CLI finds a running `wxsync run`'s admin listener through the endpoint file in the data directory.
+    WXSYNC_ADMIN_PORT: '0',
     ...overrides,
   };
   return {

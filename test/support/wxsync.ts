@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
-import { packageRoot } from '../../lib/config.ts';
+import { adminToken, readAdminEndpoint } from '../../lib/admin.ts';
+import { loadConfig, packageRoot } from '../../lib/config.ts';
 import { waitFor } from './env.ts';
 
 const BIN = path.join(packageRoot, 'bin', 'wxsync.js');
@@ -47,4 +48,14 @@ export async function startRun(env: Record<string, string>, port: number, roles:
     throw new Error(`${(error as Error).message}\n${stderr}`, { cause: error });
   }
   return running;
+}
+
+/** A request to the admin listener of the `wxsync run` of this environment, with its token, as the CLI sends it. */
+export async function adminFetch(env: Record<string, string>, path: string, init: RequestInit = {}): Promise<Response> {
+  const { admin } = loadConfig(env).http;
+  const endpoint = readAdminEndpoint(admin);
+  if (endpoint === undefined) throw new Error('no wxsync run has written its admin endpoint');
+  return fetch(`http://${endpoint.host}:${endpoint.port}${path}`, {
+    ...init, headers: { ...Object.fromEntries(new Headers(init.headers).entries()), authorization: `Bearer ${adminToken(admin, false) ?? ''}` },
+  });
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { loadConfig, type Config } from '../../../lib/config.ts';
 import type { UserEvent } from '../../../lib/contracts/user-event.ts';
 import { decodeUserEvent } from '../../../lib/contracts/user-event.ts';
-import { startHttpServer, type RunningHttpServer } from '../../../lib/http-server.ts';
+import { startAdminServer, startPublicServer, type RunningHttpServer } from '../../../lib/http-server.ts';
 import { createKafkaGateway, type KafkaGateway } from '../../../lib/kafka.ts';
 import { silentLogger } from '../../../lib/logger.ts';
 import { createRegistry, type Registry } from '../../../lib/metrics.ts';
@@ -21,8 +21,12 @@ export interface RunningCallback {
   readonly role: RunningRole;
   readonly server: RunningHttpServer;
   readonly base: string;
+  /** The admin listener's base URL; its token is ADMIN_TOKEN. */
+  readonly admin: string;
   stop(): Promise<void>;
 }
+
+export const ADMIN_TOKEN = 'callback-test-admin-token-0123456789abcdef';
 
 /**
  * Writes the accounts file the role reads through WXSYNC_ACCOUNTS. Every simulated account has a key, so an
@@ -44,12 +48,18 @@ export async function startCallback(env: Record<string, string>): Promise<Runnin
   const registry = createRegistry();
   // The callback role never touches ClickHouse.
   const role = await startCallbackRole({ config, logger, registry, kafka, clickhouse: undefined as unknown as ClickHouseClient });
-  const server = await startHttpServer({ port: 0, host: '127.0.0.1', registry, logger, ready: () => role.ready(), routes: role.routes ?? [] });
+  const limits = { maxConnections: config.http.maxConnections, bodyMaxBytes: config.callback.bodyMaxBytes };
+  const server = await startPublicServer({ port: 0, host: '127.0.0.1', logger, ready: () => role.ready(), routes: role.publicRoutes ?? [], limits });
+  const admin = await startAdminServer({
+    port: 0, host: '127.0.0.1', token: ADMIN_TOKEN, registry, logger, limits, readiness: () => ({ callback: role.ready() }), routes: role.routes ?? [],
+  });
   return {
     config, kafka, registry, role, server,
     base: `http://127.0.0.1:${server.port}`,
+    admin: `http://127.0.0.1:${admin.port}`,
     async stop() {
       await server.close();
+      await admin.close();
       await role.stop();
       await kafka.close();
     },

@@ -177,11 +177,14 @@ describe('callback role with the simulator', { timeout: 120_000 }, () => {
     });
   });
 
-  it('serves /metrics, /healthz and /readyz', async () => {
-    const text = await (await fetch(`${callback.base}/metrics`)).text();
+  it('counts into the registry (served by the admin listener) and answers bare probes, /metrics not, on the public port', async () => {
+    const text = await callback.registry.metrics();
     for (const name of ['wxsync_callback_received_total', 'wxsync_callback_accepted_total', 'wxsync_callback_rejected_total', 'wxsync_callback_spool_depth', 'wxsync_callback_produce_seconds_bucket']) {
       assert.match(text, new RegExp(name));
     }
-    assert.equal((await fetch(`${callback.base}/readyz`)).status, 200);
+    const ready = await fetch(`${callback.base}/readyz`);
+    assert.deepEqual([ready.status, await ready.text()], [200, '']);
+    const metrics = await fetch(`${callback.base}/metrics`);
+    assert.deepEqual([metrics.status, await metrics.text()], [404, '']);
   });
 });

@@ -17,7 +17,7 @@ import { buildPushRequest, type PushEvent, type PushTarget } from '../../../sim/
 import { openidOf } from '../../support/events.ts';
 import { testEnv, waitFor, type TestEnv } from '../../support/env.ts';
 import { SimHarness } from '../../lib/wechat/sim-harness.ts';
-import { eventsIn, metric, startCallback, writeAccounts } from './harness.ts';
+import { ADMIN_TOKEN, eventsIn, metric, startCallback, writeAccounts } from './harness.ts';
 import { freePorts } from '../../support/ports.ts';
 
 const logger = silentLogger();
@@ -154,13 +154,14 @@ describe('callback role across Kafka outages', { timeout: 600_000 }, () => {
     let restarted: Awaited<ReturnType<typeof startCallback>> | undefined;
     try {
       const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
-      const base = `http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}`;
+      const served = JSON.parse(line) as { port: number; admin: string };
+      const base = `http://127.0.0.1:${served.port}`;
       const warm = pushes(base, 10, 20_000);
       assert.ok((await sendAll(warm, 4)).every((s) => s === 200));
       await stopKafka(broker, logger);
       const requests = pushes(base, 500, 30_000);
       assert.ok((await sendAll(requests, 16)).every((s) => s === 200), 'a callback was not answered success while Kafka was down');
-      const depth = Number(/^wxsync_callback_spool_depth (\d+)$/m.exec(await (await fetch(`${base}/metrics`)).text())?.[1]);
+      const depth = Number(/^wxsync_callback_spool_depth (\d+)$/m.exec(await (await fetch(`${served.admin}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text())?.[1]);
       assert.ok(depth >= 500, `spool depth ${depth}`);
       child.kill('SIGKILL');
       await once(child, 'exit');

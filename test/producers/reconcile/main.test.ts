@@ -10,11 +10,12 @@ const EMPTY = { found: 0, inWindow: 0, unconfirmed: 0, skipped: 0, emitted: 0, s
 
 describe('POST /api/reconcile/<appid>', () => {
   const requests: ReconcileRequest[] = [];
-  let fail = false;
+  let fail: false | 'wxsync' | 'internal' = false;
   const reconciler: Reconciler = {
     run(request) {
       requests.push(request);
-      if (fail) return Promise.reject(new WxsyncError(ErrorCode.StoreBehind, 'the consumer is behind', { retriable: true }));
+      if (fail === 'wxsync') return Promise.reject(new WxsyncError(ErrorCode.StoreBehind, 'the consumer is behind', { retriable: true }));
+      if (fail === 'internal') return Promise.reject(new Error('ENOENT /secret/internal/path at Object.<anonymous>'));
       const report: ReconcileReport = {
         runId: 'r1', appid: request.appid, snapshotId: request.snapshotId ?? 's1', status: request.dryRun ? 'dry-run' : 'done', dryRun: request.dryRun,
         snapshotOpenids: 0, followers: 0, missing: EMPTY, stale: EMPTY, live: { checked: 0, emitted: 0, skipped: 0, sample: [] }, fallbackTimes: 0, phases: { waitMs: 0, queryMs: 0, confirmMs: 0, publishMs: 0 }, durationMs: 1,
@@ -56,11 +57,14 @@ describe('POST /api/reconcile/<appid>', () => {
     assert.deepEqual(requests, []);
   });
 
-  it('answers a failed run with its error code', async () => {
-    fail = true;
+  it('answers a failed run with its error code, and never echoes an internal error', async () => {
+    fail = 'wxsync';
     const { status, body } = await post('/api/reconcile/wxa');
+    fail = 'internal';
+    const internal = await post('/api/reconcile/wxa');
     fail = false;
     assert.equal(status, 500);
     assert.deepEqual(body, { error: 'the consumer is behind', code: 'STORE_BEHIND' });
+    assert.deepEqual([internal.status, internal.body], [500, { error: 'internal error (see the log of wxsync run)', code: 'INTERNAL' }]);
   });
 });
