@@ -45,6 +45,17 @@ export interface InBatch {
   isCurrent(): boolean;
 }
 
+/**
+ * Replicas and min.insync.replicas of a topic wxsync creates: the configured values, else three replicas (as
+ * many as there are brokers when fewer) and one in-sync replica fewer than that (at most two), so an acks=all
+ * write survives the loss of a broker. A single broker gets neither setting.
+ */
+export function topicDurability(replicationFactor: number, minInsyncReplicas: number, brokers: number): { replicationFactor: number; config: Record<string, string> } {
+  const replicas = replicationFactor > 0 ? replicationFactor : Math.max(1, Math.min(3, brokers));
+  const minInsync = minInsyncReplicas > 0 ? minInsyncReplicas : Math.min(2, replicas - 1);
+  return { replicationFactor: replicas, config: minInsync >= 1 && replicas > 1 ? { 'min.insync.replicas': String(minInsync) } : {} };
+}
+
 export interface TopicSpec {
   readonly topic: string;
   readonly partitions: number;
@@ -309,13 +320,15 @@ export function createKafkaGateway(config: Config['kafka'], logger: Logger, clie
         const existing = new Set(await a.listTopics());
         const missing = specs.filter((s) => !existing.has(s.topic));
         if (missing.length > 0) {
+          const { brokers } = await a.describeCluster();
+          const durability = topicDurability(config.replicationFactor, config.minInsyncReplicas, brokers.length);
           await a.createTopics({
             waitForLeaders: true,
             topics: missing.map((s) => ({
               topic: s.topic,
               numPartitions: s.partitions,
-              replicationFactor: -1,
-              configEntries: Object.entries(s.config ?? {}).map(([name, value]) => ({ name, value })),
+              replicationFactor: durability.replicationFactor,
+              configEntries: Object.entries({ ...durability.config, ...s.config }).map(([name, value]) => ({ name, value })),
             })),
           });
         }
@@ -368,7 +381,19 @@ export function createKafkaGateway(config: Config['kafka'], logger: Logger, clie
       });
       let markJoined: () => void = () => undefined;
       const joined = new Promise<void>((resolve) => { markJoined = resolve; });
-      consumer.on(consumer.events.GROUP_JOIN, () => { markJoined(); });
+      // Each join is a new generation with its own assignment. A batch fetched in an earlier generation may
+      // belong to a partition now another member's: committing it would move that member's position (the
+      // group coordinator accepts a commit of the current generation for any partition). kafkajs' isStale()
+      // does not see a revocation, so the generation is tracked here.
+      let generation = 0;
+      let assigned = new Set<string>();
+      const partitionKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+        generation += 1;
+        assigned = new Set(Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((p) => partitionKey(topic, p))));
+        markJoined();
+      });
+      const rebalancing = consumer.on(consumer.events.REBALANCING, () => { generation += 1; assigned = new Set(); });
       try {
         await consumer.connect();
       } catch (error) {
@@ -378,6 +403,7 @@ export function createKafkaGateway(config: Config['kafka'], logger: Logger, clie
       const close = async (): Promise<void> => {
         closers.delete(close);
         stopping = true;
+        rebalancing();
         await consumer.disconnect();
       };
       closers.add(close);
@@ -400,12 +426,14 @@ export function createKafkaGateway(config: Config['kafka'], logger: Logger, clie
                 value: m.value,
                 timestamp: m.timestamp,
               }));
+              const fetchedIn = generation;
               await onBatch({
                 topic: batch.topic,
                 partition: batch.partition,
                 records,
                 heartbeat: () => payload.heartbeat(),
-                isCurrent: () => !stopping && payload.isRunning() && !payload.isStale(),
+                isCurrent: () => !stopping && payload.isRunning() && !payload.isStale() && generation === fetchedIn
+                  && assigned.has(partitionKey(batch.topic, batch.partition)),
               });
               // Moves the fetch position only; the commit that makes progress durable is the handler's.
               payload.resolveOffset(batch.lastOffset());
@@ -416,6 +444,9 @@ export function createKafkaGateway(config: Config['kafka'], logger: Logger, clie
           consumer.pause(topics.map((topic) => ({ topic })));
         },
         async commit(topic, partition, nextOffset) {
+          if (!assigned.has(partitionKey(topic, partition))) {
+            throw new WxsyncError(ErrorCode.KafkaRequestFailed, `${topic}[${partition}] is no longer assigned to this member: not committing ${nextOffset}`, { retriable: true });
+          }
           try {
             await consumer.commitOffsets([{ topic, partition, offset: nextOffset }]);
           } catch (error) {

@@ -14,7 +14,8 @@ export const SNAPSHOTS_MAX_BATCH_BYTES = 2 * 1024 * 1024;
 export function topicSpecs(config: Config): TopicSpec[] {
   const { topics, partitions } = config.kafka;
   return [
-    { topic: topics.userEvents, partitions: partitions.userEvents },
+    // The system of record: the store can be rebuilt from it, so no time or size limit by default (Kafka's is 7 days).
+    { topic: topics.userEvents, partitions: partitions.userEvents, config: { 'retention.ms': String(config.kafka.eventsRetentionMs), 'retention.bytes': '-1' } },
     { topic: topics.snapshots, partitions: partitions.snapshots, config: { 'max.message.bytes': String(SNAPSHOTS_MAX_BATCH_BYTES) } },
     { topic: topics.userProfiles, partitions: partitions.userProfiles, config: { 'cleanup.policy': 'compact,delete' } },
     { topic: topics.dlq, partitions: partitions.dlq, config: { 'retention.ms': String(30 * 24 * 3600 * 1000) } },

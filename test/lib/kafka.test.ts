@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import {
-  createKafkaGateway, decodeLeaseClaim, leaseHolder, leaseMetadata, murmur2, type KafkaGateway, type LeaseOptions,
+  createKafkaGateway, decodeLeaseClaim, leaseHolder, leaseMetadata, murmur2, topicDurability, type KafkaGateway, type LeaseOptions,
 } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { topicSpecs } from '../../lib/topics.ts';
@@ -134,6 +134,58 @@ describe('Kafka group lease (real broker)', { timeout: 120_000 }, () => {
       await won.lease.release();
     } finally {
       holder.child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('topicDurability', () => {
+  it('gives three replicas and two in sync by default, as many as there are brokers when fewer, and the configured values first', () => {
+    assert.deepEqual(topicDurability(0, 0, 1), { replicationFactor: 1, config: {} });
+    assert.deepEqual(topicDurability(0, 0, 2), { replicationFactor: 2, config: { 'min.insync.replicas': '1' } });
+    assert.deepEqual(topicDurability(0, 0, 5), { replicationFactor: 3, config: { 'min.insync.replicas': '2' } });
+    assert.deepEqual(topicDurability(5, 3, 7), { replicationFactor: 5, config: { 'min.insync.replicas': '3' } });
+  });
+});
+
+describe('consumer group membership (real broker)', { timeout: 120_000 }, () => {
+  it('a batch fetched before its partition went to another member is no longer current, and its commit is refused', async () => {
+    const t = testEnv({ WXSYNC_EVENTS_PARTITIONS: '2', WXSYNC_SESSION_TIMEOUT_MS: '6000' });
+    const kafka = createKafkaGateway(t.config.kafka, createLogger('silent'));
+    const topic = t.config.kafka.topics.userEvents;
+    try {
+      await kafka.ensureTopics(topicSpecs(t.config));
+      const producer = await kafka.producer();
+      // One record per partition: keys chosen so murmur2 spreads them over both.
+      const records = Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: Buffer.from(`v${i}`) }));
+      await producer.send(topic, records);
+      await producer.close();
+      const groupId = uniqueName('revoke');
+      const first = await kafka.consumer({ groupId, fromBeginning: true, concurrency: 2, sessionTimeoutMs: 6000 });
+      const held: Array<{ partition: number; isCurrent: () => boolean }> = [];
+      await first.run([topic], (batch) => {
+        held.push({ partition: batch.partition, isCurrent: () => batch.isCurrent() });
+        return Promise.resolve();
+      });
+      await first.joined;
+      await waitFor('batches of both partitions', 30_000, () => (new Set(held.map((h) => h.partition)).size === 2 ? true : undefined));
+      assert.ok(held.every((h) => h.isCurrent()), 'current while the assignment holds');
+
+      // A second member joins: the group rebalances and one partition moves to it.
+      const second = await kafka.consumer({ groupId, fromBeginning: true, concurrency: 2, sessionTimeoutMs: 6000 });
+      await second.run([topic], () => Promise.resolve());
+      await second.joined;
+      await waitFor('the first member to see the rebalance', 30_000, () => (held.every((h) => !h.isCurrent()) ? true : undefined), 100);
+      // Both members hold one partition each now: the first may commit the one it kept, never the one it lost.
+      const outcomes = await waitFor('the first member to rejoin', 30_000, async () => {
+        const tried = await Promise.all([0, 1].map(async (partition) => first.commit(topic, partition, '1').then(() => 'ok', (e: unknown) => (e as Error).message)));
+        return tried.filter((o) => o === 'ok').length === 1 ? tried : undefined;
+      }, 200);
+      assert.match(outcomes.find((o) => o !== 'ok') ?? '', /no longer assigned to this member: not committing 1/);
+      await second.close();
+      await first.close();
+    } finally {
+      await kafka.close();
+      t.cleanup();
     }
   });
 });
