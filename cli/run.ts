@@ -3,7 +3,8 @@ import { createClickHouse } from '../lib/clickhouse.ts';
 import { loadConfig } from '../lib/config.ts';
 import { ErrorCode, WxsyncError } from '../lib/errors.ts';
 import { adminToken, removeAdminEndpoint, writeAdminEndpoint } from '../lib/admin.ts';
-import { startAdminServer, startPublicServer } from '../lib/http-server.ts';
+import { sleep } from '../lib/backoff.ts';
+import { startAdminServer, startPublicServer, type Routes } from '../lib/http-server.ts';
 import { createKafkaGateway } from '../lib/kafka.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createRegistry } from '../lib/metrics.ts';
@@ -25,6 +26,10 @@ const ROLES: Readonly<Record<string, RoleStarter | undefined>> = {
   reconcile: startReconcileRole,
   api: startApiRole,
 };
+
+/** Roles that start and serve while no broker answers: the callback role spools, the API reads the store. */
+const STARTS_WITHOUT_KAFKA = new Set(['callback', 'api']);
+const LATE_START_RETRY_MS = 5000;
 
 export function selectRoles(requested: string | undefined): string[] {
   const available = Object.entries(ROLES).filter(([, start]) => start !== undefined).map(([name]) => name);
@@ -53,6 +58,20 @@ export async function main(argv: readonly string[]): Promise<number> {
   const clickhouse = createClickHouse(config.clickhouse);
   const roles: RunningRole[] = [];
   let shuttingDown = false;
+  const stopping = new AbortController();
+  // Live lists: a role started late (once Kafka is reachable) adds its routes to listeners already serving.
+  const adminRoutes: Array<Routes[number]> = [];
+  const publicRoutes: Array<Routes[number]> = [];
+  const startRole = async (name: string): Promise<void> => {
+    const start = ROLES[name];
+    if (start === undefined) return;
+    const role = await start({ config, logger, registry, kafka, clickhouse });
+    roles.push(role);
+    adminRoutes.push(...role.routes ?? []);
+    publicRoutes.push(...role.publicRoutes ?? []);
+  };
+
+  const roleReady = (name: string): boolean => roles.find((r) => r.name === name)?.ready() ?? false;
 
   const stopAll = async (): Promise<void> => {
     for (const role of roles.reverse()) await role.stop();
@@ -60,17 +79,40 @@ export async function main(argv: readonly string[]): Promise<number> {
     await clickhouse.close();
   };
 
+  const specs = topicSpecs(config);
+  const ensureTopics = (): Promise<boolean> => kafka.ensureTopics(specs).then(() => true, (error: unknown) => {
+    logger.warn({ err: error }, 'Kafka is not reachable: callbacks are spooled, and the roles that need Kafka start once it is');
+    return false;
+  });
+  const deferred: string[] = [];
   try {
-    await kafka.ensureTopics(topicSpecs(config));
+    const kafkaUp = await ensureTopics();
     await migrate(clickhouse, config.clickhouse.database, logger);
     for (const name of roleNames) {
-      const start = ROLES[name];
-      if (start !== undefined) roles.push(await start({ config, logger, registry, kafka, clickhouse }));
+      if (kafkaUp || STARTS_WITHOUT_KAFKA.has(name)) await startRole(name);
+      else deferred.push(name);
     }
   } catch (error) {
     await stopAll().catch((stopError: unknown) => { logger.error({ err: stopError }, 'cleanup after a failed start failed'); });
     throw error;
   }
+  // The roles that need Kafka, once it answers: topics first, then each role, retried until it starts.
+  const lateStart = (async () => {
+    if (deferred.length === 0) return;
+    while (!stopping.signal.aborted && !await ensureTopics()) await sleep(LATE_START_RETRY_MS, stopping.signal);
+    for (const name of deferred) {
+      while (!stopping.signal.aborted) {
+        try {
+          await startRole(name);
+          logger.info({ role: name }, 'role started now that Kafka is reachable');
+          break;
+        } catch (error) {
+          logger.warn({ err: error, role: name }, 'role cannot start yet; retrying');
+          await sleep(LATE_START_RETRY_MS, stopping.signal);
+        }
+      }
+    }
+  })();
 
   const limits = { maxConnections: config.http.maxConnections, bodyMaxBytes: config.callback.bodyMaxBytes };
   const { admin: adminConfig } = config.http;
@@ -82,16 +124,26 @@ export async function main(argv: readonly string[]): Promise<number> {
     registry,
     logger,
     limits,
-    readiness: () => Object.fromEntries(roles.map((r) => [r.name, !shuttingDown && r.ready()])),
-    routes: roles.flatMap((r) => r.routes ?? []),
+    readiness: async () => {
+      const rolesReady = Object.fromEntries(roleNames.map((name) => [name, !shuttingDown && roleReady(name)]));
+      const [kafkaReachable, store] = await Promise.all([
+        kafka.reachable(),
+        clickhouse.ping().then((p) => p.success, () => false),
+      ]);
+      const spoolDepth = (await registry.getSingleMetric('wxsync_callback_spool_depth')?.get())?.values[0]?.value;
+      return { ready: Object.values(rolesReady).every(Boolean) && kafkaReachable && store, roles: rolesReady, kafkaReachable, store, ...(spoolDepth === undefined ? {} : { spoolDepth }) };
+    },
+    routes: adminRoutes,
   });
   writeAdminEndpoint(adminConfig, { host: adminConfig.host, port: adminServer.port, pid: process.pid });
   const publicServer = await startPublicServer({
     port: config.http.port,
     logger,
     limits,
-    ready: () => !shuttingDown && roles.every((r) => r.ready()),
-    routes: roles.flatMap((r) => r.publicRoutes ?? []),
+    // Whether this process takes WeChat's pushes (spooled while Kafka is down): what a load balancer in front of
+    // the callback URL needs. A process without the callback role is ready when all its roles are.
+    ready: () => !shuttingDown && (roleNames.includes('callback') ? roleReady('callback') : roleNames.every(roleReady)),
+    routes: publicRoutes,
   });
   logger.info({ roles: roleNames, port: publicServer.port, admin: `${adminConfig.host}:${adminServer.port}` }, 'wxsync running');
 
@@ -107,6 +159,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   });
   // Stop taking pushes first and let those in flight finish (answered success once published or spooled),
   // then stop the roles, which drain what they hold, then the admin listener.
+  stopping.abort();
+  await lateStart;
   await publicServer.close();
   await stopAll();
   removeAdminEndpoint(adminConfig);

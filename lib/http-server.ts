@@ -209,8 +209,8 @@ export interface AdminServerOptions {
   readonly host: string;
   readonly token: string;
   readonly registry: Registry;
-  /** Each role's readiness, for the detailed /readyz. */
-  readonly readiness: () => Readonly<Record<string, boolean>>;
+  /** The detailed /readyz: 200 when `ready`, else 503, with everything checked as JSON. */
+  readonly readiness: () => Promise<{ readonly ready: boolean } & Readonly<Record<string, unknown>>>;
   readonly routes: Routes;
   readonly limits: HttpLimits;
   readonly logger: Logger;
@@ -251,8 +251,8 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Run
     } else if (path === '/healthz') {
       send(res, 200, 'ok\n');
     } else if (path === '/readyz') {
-      const roles = options.readiness();
-      sendJson(res, Object.values(roles).every(Boolean) ? 200 : 503, { ready: Object.values(roles).every(Boolean), roles });
+      const health = await options.readiness();
+      sendJson(res, health.ready ? 200 : 503, health);
     } else if (path === '/metrics') {
       send(res, 200, await options.registry.metrics(), options.registry.contentType);
     } else {

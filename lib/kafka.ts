@@ -127,7 +127,13 @@ export interface LeaseOptions {
 
 export interface KafkaGateway {
   ensureTopics(specs: readonly TopicSpec[]): Promise<void>;
-  producer(): Promise<RecordProducer>;
+  /**
+   * An idempotent acks=all producer. `connectLazily`: the broker may be down now; the producer is returned at
+   * once and every send connects first if need be (and fails like any send while the broker stays down).
+   */
+  producer(options?: { readonly connectLazily?: boolean }): Promise<RecordProducer>;
+  /** Whether a broker answers within a few seconds: for health reports, never for decisions about data. */
+  reachable(): Promise<boolean>;
   consumer(options: ConsumerOptions): Promise<RecordConsumer>;
   /** The high watermark (next offset) of every partition of a topic. */
   endOffsets(topic: string): Promise<Map<number, string>>;
@@ -285,6 +291,7 @@ export function createKafkaGateway(config: Config['kafka'], logger: Logger, clie
     retry: { initialRetryTime: 100, retries: 8, maxRetryTime: 5000 },
   });
   let admin: Admin | undefined;
+  let reachability: { readonly at: number; readonly answer: Promise<boolean> } | undefined;
   const closers = new Set<() => Promise<void>>();
 
   async function getAdmin(): Promise<Admin> {
@@ -339,18 +346,26 @@ export function createKafkaGateway(config: Config['kafka'], logger: Logger, clie
       }
     },
 
-    async producer() {
+    async producer(options = {}) {
       const producer: Producer = kafka.producer({
         idempotent: true,
         // kafkajs cannot re-sequence more than one in-flight request of an idempotent producer.
         maxInFlightRequests: 1,
         createPartitioner: keyHashPartitioner,
+        // wxsync creates its topics with their partitions and settings; a send must never create one with the
+        // broker's defaults (one partition, seven days), as a send before ensureTopics would.
+        allowAutoTopicCreation: false,
       });
-      try {
-        await producer.connect();
-      } catch (error) {
-        throw toWxsyncError(error, 'cannot connect the Kafka producer');
-      }
+      let connecting: Promise<void> | undefined;
+      const connect = (): Promise<void> => {
+        connecting ??= producer.connect().catch((error: unknown) => {
+          connecting = undefined;
+          throw toWxsyncError(error, 'cannot connect the Kafka producer');
+        });
+        return connecting;
+      };
+      if (options.connectLazily === true) void connect().catch(() => undefined);
+      else await connect();
       const close = async (): Promise<void> => {
         closers.delete(close);
         await producer.disconnect();
@@ -359,6 +374,7 @@ export function createKafkaGateway(config: Config['kafka'], logger: Logger, clie
       return {
         async send(topic, records) {
           if (records.length === 0) return;
+          await connect();
           try {
             await producer.send({ topic, acks: -1, messages: records.map((r) => ({ key: r.key, value: r.value })) });
           } catch (error) {
@@ -367,6 +383,19 @@ export function createKafkaGateway(config: Config['kafka'], logger: Logger, clie
         },
         close,
       };
+    },
+
+    reachable() {
+      // One answer serves every caller for a few seconds: a health probe polled often must not pile up
+      // connection attempts against a broker that is down.
+      const now = Date.now();
+      if (reachability !== undefined && now - reachability.at < 5000) return reachability.answer;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<boolean>((resolve) => { timer = setTimeout(() => { resolve(false); }, 3000); });
+      const asked = getAdmin().then(async (a) => { await a.describeCluster(); return true; }).catch(() => false);
+      const answer = Promise.race([asked, timeout]).finally(() => { clearTimeout(timer); });
+      reachability = { at: now, answer };
+      return answer;
     },
 
     async consumer(options) {

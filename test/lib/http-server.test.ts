@@ -82,7 +82,7 @@ describe('the admin listener', () => {
     const registry = createRegistry();
     server = await startAdminServer({
       port: 0, host: '127.0.0.1', token: TOKEN, registry, logger: silentLogger(), limits: LIMITS,
-      readiness: () => ({ consumer: true, callback: false }),
+      readiness: () => Promise.resolve({ ready: false, roles: { consumer: true, callback: false } }),
       routes: [['/api/thing/', (_req, res) => { posts += 1; res.end('done'); return Promise.resolve(); }]],
     });
     base = `http://127.0.0.1:${server.port}`;

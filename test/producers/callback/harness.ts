@@ -51,7 +51,7 @@ export async function startCallback(env: Record<string, string>): Promise<Runnin
   const limits = { maxConnections: config.http.maxConnections, bodyMaxBytes: config.callback.bodyMaxBytes };
   const server = await startPublicServer({ port: 0, host: '127.0.0.1', logger, ready: () => role.ready(), routes: role.publicRoutes ?? [], limits });
   const admin = await startAdminServer({
-    port: 0, host: '127.0.0.1', token: ADMIN_TOKEN, registry, logger, limits, readiness: () => ({ callback: role.ready() }), routes: role.routes ?? [],
+    port: 0, host: '127.0.0.1', token: ADMIN_TOKEN, registry, logger, limits, readiness: () => Promise.resolve({ ready: role.ready(), roles: { callback: role.ready() } }), routes: role.routes ?? [],
   });
   return {
     config, kafka, registry, role, server,
