@@ -119,6 +119,8 @@ export interface Config {
     readonly produceTimeoutMs: number;
     /** How long an accepted event id is remembered, so WeChat's retries publish nothing twice. */
     readonly dedupeWindowMs: number;
+    /** Bytes the spool may take on disk; past it callbacks are answered 503 (WeChat retries) instead of accepted. */
+    readonly spoolMaxBytes: number;
   };
   readonly snapshot: {
     /** Checkpoints and per-day call counts of the snapshot producer. */
@@ -300,6 +302,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       bodyMaxBytes: int('WXSYNC_CALLBACK_BODY_MAX_BYTES', 64 * 1024, 1024, 4 * 1024 * 1024),
       produceTimeoutMs: int('WXSYNC_CALLBACK_PRODUCE_TIMEOUT_MS', 1500, 10, 4000),
       dedupeWindowMs: int('WXSYNC_CALLBACK_DEDUPE_WINDOW_S', 600, 1, 86_400) * 1000,
+      spoolMaxBytes: int('WXSYNC_CALLBACK_SPOOL_MAX_BYTES', 1024 ** 3, 1024 ** 2, 1024 ** 4),
     },
     snapshot: {
       dir: path.resolve(cwd, str('WXSYNC_SNAPSHOT_DIR', path.join(dataDir, 'snapshots'))),

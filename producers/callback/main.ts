@@ -3,7 +3,7 @@ import { EdgeDedupe } from './dedupe.ts';
 import { createCallbackHandler } from './http.ts';
 import { createCallbackMetrics } from './metrics.ts';
 import { Publisher, type Outcome } from './publisher.ts';
-import { Spool } from './spool.ts';
+import { Spool, createSpoolMetrics } from './spool.ts';
 import { accountKeys } from './verify.ts';
 
 /** Ids remembered at most, whatever the window: ~100 bytes each. */
@@ -13,7 +13,11 @@ export const startCallbackRole: RoleStarter = async ({ config, kafka, logger: pa
   const logger = parent.child({ role: 'callback' });
   const settings = config.callback;
   const accounts = new Map(config.accounts.map((account) => [account.appid, accountKeys(account)]));
-  const spool = await Spool.open(settings.spoolDir, logger);
+  // The counters exist before the spool opens, since opening is where corrupt records are found.
+  const opened: { spool?: Spool } = {};
+  const spoolMetrics = createSpoolMetrics(registry, () => opened.spool);
+  const spool = await Spool.open(settings.spoolDir, logger, { maxBytes: settings.spoolMaxBytes, metrics: spoolMetrics });
+  opened.spool = spool;
   let producer;
   try {
     producer = await kafka.producer();

@@ -3,7 +3,7 @@ import { describeError } from '../../lib/errors.ts';
 import type { OutRecord, RecordProducer } from '../../lib/kafka.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { CallbackMetrics } from './metrics.ts';
-import type { Spool } from './spool.ts';
+import { isSpoolFull, type Spool } from './spool.ts';
 
 /**
  * Gets each accepted callback durable before its request is answered: acknowledged by Kafka, or fsynced to
@@ -137,7 +137,8 @@ export class Publisher {
     try {
       await this.options.spool.append(records);
     } catch (error) {
-      this.options.logger.error({ err: describeError(error), records: records.length }, 'cannot spool callbacks: answering 503');
+      // A full spool logs itself, rate-limited: a line per refused batch would flood the log while it lasts.
+      if (!isSpoolFull(error)) this.options.logger.error({ err: describeError(error), records: records.length }, 'cannot spool callbacks: answering 503');
       for (const w of batch) w.reject(error);
       return;
     }

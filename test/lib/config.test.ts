@@ -57,8 +57,12 @@ describe('loadConfig', () => {
 
   it('reads the callback settings and refuses out-of-range ones', () => {
     assert.deepEqual(loadConfig({ WXSYNC_DATA_DIR: '/d' }).callback, {
-      spoolDir: '/d/spool', maxClockSkewMs: 300_000, bodyMaxBytes: 65_536, produceTimeoutMs: 1500, dedupeWindowMs: 600_000,
+      spoolDir: '/d/spool', maxClockSkewMs: 300_000, bodyMaxBytes: 65_536, produceTimeoutMs: 1500, dedupeWindowMs: 600_000, spoolMaxBytes: 1024 ** 3,
     });
+    assert.equal(loadConfig({ WXSYNC_CALLBACK_SPOOL_MAX_BYTES: '1048576' }).callback.spoolMaxBytes, 1_048_576);
+    // Below 1 MiB a single burst could fill it; above 1 TiB is a typo.
+    assert.equal(problemsOf(() => loadConfig({ WXSYNC_CALLBACK_SPOOL_MAX_BYTES: '1000' })).length, 1);
+    assert.equal(problemsOf(() => loadConfig({ WXSYNC_CALLBACK_SPOOL_MAX_BYTES: String(2 * 1024 ** 4) })).length, 1);
     const config = loadConfig({ WXSYNC_SPOOL_DIR: 'sp', WXSYNC_CALLBACK_MAX_SKEW_S: '60', WXSYNC_CALLBACK_PRODUCE_TIMEOUT_MS: '500' }, '/x');
     assert.equal(config.callback.spoolDir, '/x/sp');
     assert.equal(config.callback.maxClockSkewMs, 60_000);
