@@ -150,8 +150,10 @@ export function createCallbackHandler(options: CallbackHandlerOptions): RouteHan
       await handle(req, res);
     } catch (error) {
       // A bug or a broken connection: logged here without the URL (the server would log its path), and answered
-      // with a fixed line, never the error.
-      logger.error({ err: describeError(error) }, 'callback failed');
+      // with a fixed line, never the error. A client that went away mid-body is no fault of ours: debug only,
+      // so a flood of aborted requests cannot flood the log.
+      if ((req.destroyed && !req.complete) || (error as NodeJS.ErrnoException).code === 'ECONNRESET') logger.debug({ err: describeError(error) }, 'callback aborted by the client');
+      else logger.error({ err: describeError(error) }, 'callback failed');
       if (res.headersSent) res.destroy();
       else answer(res, 500, 'internal error\n', true);
       if (!req.complete) res.once('finish', () => { req.destroy(); });
