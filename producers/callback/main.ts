@@ -20,7 +20,8 @@ export const startCallbackRole: RoleStarter = async ({ config, kafka, logger: pa
   opened.spool = spool;
   let producer;
   try {
-    producer = await kafka.producer();
+    // Lazily: WeChat's pushes arrive whether or not the broker is up, and the spool keeps them until it is.
+    producer = await kafka.producer({ connectLazily: true });
   } catch (error) {
     await spool.close();
     throw error;
