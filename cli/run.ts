@@ -30,6 +30,7 @@ const ROLES: Readonly<Record<string, RoleStarter | undefined>> = {
 /** Roles that start and serve while no broker answers: the callback role spools, the API reads the store. */
 const STARTS_WITHOUT_KAFKA = new Set(['callback', 'api']);
 const LATE_START_RETRY_MS = 5000;
+const EXIT_GRACE_MS = 2000;
 
 export function selectRoles(requested: string | undefined): string[] {
   const available = Object.entries(ROLES).filter(([, start]) => start !== undefined).map(([name]) => name);
@@ -166,5 +167,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   removeAdminEndpoint(adminConfig);
   await adminServer.close(1000);
   logger.info('stopped');
+  // Everything is flushed and closed. A Kafka client still retrying a connection from an outage would keep
+  // the process alive on its own timers for minutes; it has nothing left to do.
+  setTimeout(() => { process.exit(0); }, EXIT_GRACE_MS).unref();
   return 0;
 }
