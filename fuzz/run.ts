@@ -114,6 +114,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     const byStatus: Record<string, number> = {};
     const byKind: Record<string, number> = {};
     const serverErrors: string[] = [];
+    const kinds = new Map<number, string>();
     let rssStartMb = 0;
     let sent = 0;
     const portOf = (r: RawRequest): number => (r.listener === 'public' ? options.port : endpoint.port);
@@ -131,6 +132,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
         const i = sent;
         sent += 1;
         const request = hostileRequest(rnd, genuine(i), token);
+        kinds.set(i, describeRequest(request));
         record(request, await send(portOf(request), request, 15_000));
         if (i === Math.min(200, options.count - 1)) rssStartMb = rssMb(child.pid ?? 0);
       }
@@ -139,8 +141,16 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     await slowDone;
     // What a refused request might still have sent on would be published by now.
     await new Promise((resolve) => setTimeout(resolve, 1000));
+    const published = await total() - publishedBefore;
+    // Which cases got through, by the openid each genuine push was built with (`ofuzz<index>`).
+    if (published > 0) {
+      for (const record of await kafka.readAll(config.kafka.topics.userEvents, 10_000)) {
+        const index = Number(/ofuzz0*(\d+)/.exec(record.value?.toString() ?? '')?.[1] ?? -1);
+        serverErrors.push(`published: ${kinds.get(index) ?? `case ${index}`}`);
+      }
+    }
     const report: FuzzReport = {
-      requests: options.count + options.slow, byStatus, byKind, serverErrors, published: await total() - publishedBefore,
+      requests: options.count + options.slow, byStatus, byKind, serverErrors, published,
       crashed: child$.exited, rssStartMb, rssEndMb: child$.exited ? 0 : rssMb(child.pid ?? 0), seconds: (performance.now() - started) / 1000,
     };
     return report;

@@ -27,7 +27,12 @@ const ENCODING_AES_KEY = /^[A-Za-z0-9+/]{43}$/;
 // a character outside it, or `=` anywhere but in a trailing run of at most two. Searching for the first bad
 // character costs a third of matching the whole string against the alphabet.
 const NOT_BASE64 = /[^A-Za-z0-9+/=]|=[^=]|={3}/;
-const HEX = /^[0-9a-fA-F]+$/;
+/**
+ * A signature is a SHA-1 in lowercase hex, the one form WeChat sends. Accepting other spellings of the same
+ * bytes (Buffer.from(…, 'hex') ignores case) would let a request whose signature was altered still pass as
+ * the original: only the canonical form counts.
+ */
+const HEX = /^[0-9a-f]+$/;
 
 // ignoreBOM keeps a leading U+FEFF in the message instead of silently dropping it.
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });

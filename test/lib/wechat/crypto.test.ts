@@ -144,7 +144,9 @@ describe('signatures (§5.1, §6.4)', () => {
 
   it('signatureMatches is false, never a throw, for malformed input', () => {
     const good = plainSignature('test', '1410685589', 'test');
-    assert.equal(signatureMatches(good, good.toUpperCase()), true);
+    // Only the canonical lowercase hex WeChat sends: an uppercase spelling of the same bytes is an altered request.
+    assert.equal(signatureMatches(good, good.toUpperCase()), false);
+    assert.equal(signatureMatches(good, good.replace(/[a-f]/, (c) => c.toUpperCase())), false);
     assert.equal(signatureMatches(good, ''), false);
     assert.equal(signatureMatches('', ''), false);
     assert.equal(signatureMatches(good, good.slice(0, 38)), false);
