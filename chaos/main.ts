@@ -1,0 +1,39 @@
+/**
+ * `npm run chaos [-- --short]`: faults injected into a loaded `wxsync run` (see run.ts); prints the table and
+ * exits 1 unless no event id is stored twice and every account's followers equal the truth.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { runChaos } from './run.ts';
+
+const { values } = parseArgs({ options: { short: { type: 'boolean', default: false } } });
+const freePort = (): Promise<number> => new Promise((resolve) => {
+  const server = net.createServer().listen(0, '127.0.0.1', () => {
+    const { port } = server.address() as net.AddressInfo;
+    server.close(() => { resolve(port); });
+  });
+});
+const dir = mkdtempSync(path.join(tmpdir(), 'wxsync-chaos-'));
+try {
+  const report = await runChaos({
+    dir, ports: [await freePort(), await freePort(), await freePort()],
+    brokerDownMs: values.short ? 10_000 : 60_000,
+    followers: values.short ? [5000, 3000, 2000] : [50_000, 20_000, 10_000],
+    churnPerRound: values.short ? 300 : 2000,
+  });
+  const row = (name: string, value: string | number): void => { process.stdout.write(`${name.padEnd(48)} ${String(value)}\n`); };
+  for (const fault of report.faults) row('fault', fault);
+  row('pushes sent by the simulator', report.pushesSent);
+  row('answered success', report.answeredSuccess);
+  row('dropped by the simulator (lost on purpose)', report.droppedBySimulator);
+  row('given up after every attempt', report.failedAllAttempts);
+  row('event ids twice in user_events FINAL (must be 0)', report.duplicateIds);
+  row('accounts whose followers equal the truth', `${report.accountsEqual} of ${report.accounts}`);
+  row('seconds', report.seconds.toFixed(0));
+  process.exitCode = report.duplicateIds === 0 && report.accountsEqual === report.accounts ? 0 : 1;
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
