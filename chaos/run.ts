@@ -1,10 +1,11 @@
 /**
  * `npm run chaos`'s engine: `wxsync run` (every role) against three simulated accounts pushing safe-mode
  * callbacks with 20% dropped and 10% duplicated, on this run's own broker, while faults are injected: the broker
- * stopped and restarted, `wxsync run` SIGKILLed and restarted twice, the broker SIGKILLed and restarted. Then
+ * stopped and restarted (the spool's disk refusing writes meanwhile), `wxsync run` SIGKILLed and restarted
+ * twice, the broker SIGKILLed and restarted. Then
  * a snapshot and its reconcile per account, and the verdict: the store against WeChat's truth.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -41,6 +42,14 @@ export interface ChaosReport {
 }
 
 const BIN = path.join(packageRoot, 'bin', 'wxsync.js');
+const SPOOL_REFUSAL_MS = 10_000;
+
+/** Sets or clears the immutable flag on a directory and everything in it (ext4 and most Linux filesystems). */
+async function immutable(dir: string, on: boolean): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    execFile('chattr', ['-R', on ? '+i' : '-i', dir], (error) => { if (error === null) resolve(); else reject(new Error(`chattr: ${error.message}`, { cause: error })); });
+  });
+}
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const logger = silentLogger();
@@ -66,6 +75,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     WXSYNC_RECONCILE_MAX_STALE_SHARE: '1',
   };
   const config = loadConfig(env);
+  const spoolDir = config.callback.spoolDir;
   const faults: string[] = [];
   let run: ChildProcess | undefined;
   const startRun = async (): Promise<void> => {
@@ -114,9 +124,19 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await startRun();
     const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
     await pause(5000);
-    faults.push(`broker stopped for ${options.brokerDownMs / 1000} s`);
+    faults.push(`broker stopped for ${Math.max(options.brokerDownMs, SPOOL_REFUSAL_MS + 2000) / 1000} s`);
     await stopKafka(broker, logger);
-    await pause(options.brokerDownMs);
+    // While callbacks can only go to the spool, its disk refuses writes for a while: an immutable flag stops
+    // even root from appending to a segment or creating one. Answers are 503 then, and WeChat retries.
+    await pause(2000);
+    faults.push(`the spool's disk refusing writes for ${SPOOL_REFUSAL_MS / 1000} s, while the broker was down`);
+    await immutable(spoolDir, true);
+    try {
+      await pause(SPOOL_REFUSAL_MS);
+    } finally {
+      await immutable(spoolDir, false);
+    }
+    await pause(Math.max(0, options.brokerDownMs - SPOOL_REFUSAL_MS - 2000));
     await startKafka(broker, logger);
     for (const round of [1, 2]) {
       await pause(5000);
@@ -168,6 +188,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       accountsEqual, accounts: sim.ready.accounts.length, faults, seconds: (performance.now() - started) / 1000,
     };
   } finally {
+    await immutable(spoolDir, false).catch(() => undefined);
     loading.on = false;
     await load.catch(() => undefined);
     run?.kill('SIGKILL');
