@@ -24,18 +24,6 @@ export interface GenuinePush {
   readonly body: string;
 }
 
-/** A small deterministic generator (mulberry32). */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const HOSTILE_PATHS = [
   '/wechat/%E0%A4%A', '/wechat/%', '/wechat/%zz', '/wechat/../../etc/passwd', '/wechat/..%2F..%2Fetc', '/wechat//', '/wechat/',
   '/wechat', '/WECHAT/x', '/wechat/\u0000', '/wechat/%00', '/wechat/a?b=%', '/wechat/' + 'a'.repeat(4000), '/api/followers/x', '/metrics',

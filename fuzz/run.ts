@@ -15,7 +15,8 @@ import { silentLogger } from '../lib/logger.ts';
 import { topicSpecs } from '../lib/topics.ts';
 import { decodeEncodingAESKey } from '../lib/wechat/crypto.ts';
 import { buildPushRequest, type PushTarget } from '../sim/push.ts';
-import { describeRequest, hostileRequest, random, type RawRequest } from './cases.ts';
+import { Rng } from '../sim/random.ts';
+import { describeRequest, hostileRequest, type RawRequest } from './cases.ts';
 
 export interface FuzzOptions {
   readonly count: number;
@@ -103,7 +104,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       url: `http://127.0.0.1:${options.port}/wechat/${account.appid}`, mode: 'safe', appid: account.appid, token: account.token,
       aesKey: decodeEncodingAESKey(account.encodingAESKey), originalId: 'gh_fuzz',
     };
-    const rnd = random(options.seed);
+    const rng = new Rng(options.seed);
+    const rnd = (): number => rng.float();
     const genuine = (i: number): { path: string; body: string } => {
       const push = buildPushRequest(target, { type: 'subscribe', openid: `ofuzz${String(i).padStart(23, '0')}`, createTime: Math.floor(Date.now() / 1000) }, String(Math.floor(Date.now() / 1000)), `n${i}`);
       const url = new URL(push.url);

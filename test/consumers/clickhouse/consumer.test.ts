@@ -12,6 +12,7 @@ import { createKafkaGateway, type KafkaGateway, type OutRecord } from '../../../
 import { createLogger } from '../../../lib/logger.ts';
 import { createRegistry } from '../../../lib/metrics.ts';
 import { migrate } from '../../../lib/migrate.ts';
+import { Rng } from '../../../sim/random.ts';
 import { topicSpecs } from '../../../lib/topics.ts';
 import { T0, callbackEvent, caughtUp, eventRecord, openidOf, produceAll } from '../../support/events.ts';
 import { testEnv, waitFor, type TestEnv } from '../../support/env.ts';
@@ -83,14 +84,8 @@ function shuffle<T>(items: T[], random: () => number): T[] {
 }
 
 function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let x = state;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.float();
 }
 
 describe('consumers/clickhouse against Kafka and chDB', { timeout: 240_000 }, () => {
