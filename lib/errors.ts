@@ -30,6 +30,8 @@ export const ErrorCode = {
   WechatApiError: 'WECHAT_API_ERROR',
   WechatUnreachable: 'WECHAT_UNREACHABLE',
   WechatBadAnswer: 'WECHAT_BAD_ANSWER',
+  /** 48001 from datacube: WeChat gives its own follower figures to verified accounts only (lib/wechat/datacube.ts). */
+  WechatAccountUnverified: 'WECHAT_ACCOUNT_UNVERIFIED',
   // The callback producer's local spool (producers/callback/spool.ts).
   SpoolFailed: 'SPOOL_FAILED',
   // Reconcile (producers/reconcile) and the API the CLI reaches a running `wxsync run` through.

@@ -151,6 +151,11 @@ export class WechatClient {
     return { dailyLimit: field('daily_limit'), used: field('used'), remain: field('remain') };
   }
 
+  /** One datacube query of `beginDate`..`endDate`; datacube.ts plans the ranges and checks the answer. */
+  datacube(api: string, beginDate: string, endDate: string): Promise<JsonObject> {
+    return this.call('POST', api, {}, { begin_date: beginDate, end_date: endDate });
+  }
+
   private call(method: 'GET' | 'POST', api: string, query: Record<string, string>, body?: unknown): Promise<JsonObject> {
     const signal = this.signal;
     return withRetries({ policy: this.policy, logger: this.logger, api, signal, random: this.random }, () =>

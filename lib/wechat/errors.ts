@@ -36,6 +36,8 @@ const REQUEST_INVALID: ReadonlySet<number> = new Set([
   43002, // require POST
   44002, // empty post data
   47001, // data format error
+  61500, // datacube: date format error
+  61501, // datacube: date range error (over 7 days, reversed, today or later)
   76021, // cgi_path not found
   76022, // token and appid mismatch
 ]);
