@@ -1,6 +1,7 @@
 /**
  * `npm run chaos [-- --short]`: faults injected into a loaded `wxsync run` (see run.ts); prints the table and
- * exits 1 unless no event id is stored twice and every account's followers equal the truth.
+ * exits 1 unless no event id is stored twice, no correction contradicts the truth and every account's
+ * followers equal the truth.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -29,11 +30,16 @@ try {
   row('pushes sent by the simulator', report.pushesSent);
   row('answered success', report.answeredSuccess);
   row('dropped by the simulator (lost on purpose)', report.droppedBySimulator);
+  row('retried by the simulator (a delivery failed)', report.retriedBySimulator);
   row('given up after every attempt', report.failedAllAttempts);
+  row('reconcile runs (scheduled, then the last ones)', report.reconcileRuns);
+  row('corrections emitted', report.corrections);
   row('event ids twice in user_events FINAL (must be 0)', report.duplicateIds);
+  row('corrections that contradict the truth (must be 0)', report.contradictingCorrections);
+  for (const sample of report.contradictionSamples) row('a contradicting correction', sample);
   row('accounts whose followers equal the truth', `${report.accountsEqual} of ${report.accounts}`);
   row('seconds', report.seconds.toFixed(0));
-  process.exitCode = report.duplicateIds === 0 && report.accountsEqual === report.accounts ? 0 : 1;
+  process.exitCode = report.duplicateIds === 0 && report.contradictingCorrections === 0 && report.accountsEqual === report.accounts ? 0 : 1;
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -2,8 +2,9 @@
  * `npm run chaos`'s engine: `wxsync run` (every role) against three simulated accounts pushing safe-mode
  * callbacks with 20% dropped and 10% duplicated, on this run's own broker, while faults are injected: the broker
  * stopped and restarted (the spool's disk refusing writes meanwhile), `wxsync run` SIGKILLed and restarted
- * twice, the broker SIGKILLed and restarted. Then
- * a snapshot and its reconcile per account, and the verdict: the store against WeChat's truth.
+ * twice, the broker SIGKILLed and restarted; all the while each account is snapshotted and reconciled every few
+ * seconds. Then a last snapshot and its reconcile per account, and the verdict: the store against WeChat's
+ * truth, and every correction the reconciles emitted against the truth at the time it carries.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -14,8 +15,10 @@ import { createClickHouse } from '../lib/clickhouse.ts';
 import { loadConfig, packageRoot } from '../lib/config.ts';
 import { KAFKA_VERSION, ensureKafkaJars, startKafka, stopKafka, type KafkaLocalConfig } from '../lib/kafka-local.ts';
 import { silentLogger } from '../lib/logger.ts';
+import type { ChurnSummary } from '../sim/churn.ts';
 import { DEFAULT_SIM_OPTIONS } from '../sim/options.ts';
 import { startSim, type RunningSim } from '../sim/server.ts';
+import { TruthHistory } from './truth.ts';
 
 export interface ChaosOptions {
   readonly dir: string;
@@ -33,8 +36,17 @@ export interface ChaosReport {
   readonly answeredSuccess: number;
   /** Pushes the simulator gave up on after all its attempts (wxsync down or refusing): lost, like the dropped. */
   readonly failedAllAttempts: number;
+  /** Pushes the simulator sent again because a delivery failed (503 while the spool refused, wxsync down). */
+  readonly retriedBySimulator: number;
   readonly droppedBySimulator: number;
   readonly duplicateIds: number;
+  /** Reconcile runs that ended `ok`, the scheduled ones during the faults and the last ones. */
+  readonly reconcileRuns: number;
+  readonly corrections: number;
+  /** Corrections whose state the user did not hold at the time they carry (see truth.ts). */
+  readonly contradictingCorrections: number;
+  /** The first few, with the user's history, to say what went wrong. */
+  readonly contradictionSamples: readonly string[];
   readonly accountsEqual: number;
   readonly accounts: number;
   readonly faults: readonly string[];
@@ -43,6 +55,8 @@ export interface ChaosReport {
 
 const BIN = path.join(packageRoot, 'bin', 'wxsync.js');
 const SPOOL_REFUSAL_MS = 10_000;
+/** node-cron with seconds: a snapshot of every account every 15 s, each followed by its reconcile. */
+const FAST_SNAPSHOT_CRON = '*/15 * * * * *';
 
 /** Sets or clears the immutable flag on a directory and everything in it (ext4 and most Linux filesystems). */
 async function immutable(dir: string, on: boolean): Promise<void> {
@@ -64,11 +78,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     callbackUrl: `http://127.0.0.1:${port}/wechat`, dropRate: 0.2, dupRate: 0.1, logLevel: 'silent', pushConcurrency: 64,
   }, logger);
   const accountsFile = path.join(options.dir, 'accounts.json');
-  writeFileSync(accountsFile, JSON.stringify(sim.ready.accounts.map(({ appid, secret, token, encodingAESKey, mode }) => ({ appid, secret, token, encodingAESKey, mode }))));
+  writeFileSync(accountsFile, JSON.stringify(sim.ready.accounts.map(({ appid, secret, token, encodingAESKey, mode }) => ({ appid, secret, token, encodingAESKey, mode, snapshotCron: FAST_SNAPSHOT_CRON }))));
   const env: Record<string, string> = {
     KAFKA_BROKERS: `127.0.0.1:${brokerPort}`, WXSYNC_DATA_DIR: path.join(options.dir, 'data'), WXSYNC_ACCOUNTS: accountsFile, WECHAT_API_BASE: sim.apiBase,
     PORT: String(port), WXSYNC_ADMIN_PORT: '0', WXSYNC_LOG_LEVEL: 'error', WXSYNC_RECONCILE_GRACE_S: '2', WXSYNC_SESSION_TIMEOUT_MS: '6000',
-    WXSYNC_SNAPSHOT_LEASE_TTL_S: '6',
+    WXSYNC_SNAPSHOT_LEASE_TTL_S: '6', WXSYNC_RECONCILE_POLL_S: '2',
     // Minutes of churn at thousands of pushes a second against accounts of a few thousand followers, with a
     // fifth of the pushes dropped and more lost while wxsync is killed: far more unfollows are lost than the
     // 5% guard against a broken snapshot allows in production. Each correction is still confirmed by batchget.
@@ -99,10 +113,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     return code;
   };
 
+  const truth = new TruthHistory();
+  const followersOf = async (appid: string): Promise<string[]> => (await (await fetch(`${sim.apiBase}/__sim/accounts/${appid}/followers`)).text()).split('\n').filter((l) => l !== '');
+  for (const { appid } of sim.ready.accounts) truth.begin(appid, await followersOf(appid));
   let sent = 0;
   let success = 0;
   let dropped = 0;
   let failed = 0;
+  let retried = 0;
   const loading = { on: true };
   const load = (async () => {
     while (loading.on) {
@@ -110,7 +128,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         const res = await fetch(`${sim.apiBase}/__sim/accounts/${appid}/churn`, {
           method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ subscribe: options.churnPerRound, unsubscribe: Math.floor(options.churnPerRound * 0.8) }),
         });
-        const summary = await res.json() as { subscribed: number; unsubscribed: number; dropped: number; failed: number };
+        const summary = await res.json() as ChurnSummary;
+        for (const event of summary.events) truth.record(appid, event.openid, event.type, event.createTime);
+        retried += summary.retried;
         const events = summary.subscribed + summary.unsubscribed;
         sent += events;
         dropped += summary.dropped;
@@ -167,10 +187,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     for (const { appid } of sim.ready.accounts) {
       if (await cli(['snapshot', appid]) !== 0) continue;
       if (await cli(['reconcile', appid]) !== 0) continue;
-      const truth = (await (await fetch(`${sim.apiBase}/__sim/accounts/${appid}/followers`)).text()).split('\n').filter((l) => l !== '').sort();
+      const now = (await followersOf(appid)).sort();
       for (let attempt = 0; attempt < 60; attempt += 1) {
         const listed = (await admin(`/api/followers/${appid}`)).split('\n').filter((l) => l !== '');
-        if (listed.length === truth.length && listed.every((o, k) => o === truth[k])) {
+        if (listed.length === now.length && listed.every((o, k) => o === now[k])) {
           accountsEqual += 1;
           break;
         }
@@ -181,10 +201,25 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     if (run !== undefined) await once(run, 'exit');
     run = undefined;
     const clickhouse = createClickHouse(config.clickhouse);
-    const [row] = await (await clickhouse.query({ query: `SELECT count() - uniqExact(id) AS twice FROM ${config.clickhouse.database}.user_events FINAL`, format: 'JSONEachRow' })).json<{ twice: string }>();
+    const db = config.clickhouse.database;
+    const [row] = await (await clickhouse.query({ query: `SELECT count() - uniqExact(id) AS twice FROM ${db}.user_events FINAL`, format: 'JSONEachRow' })).json<{ twice: string }>();
+    const [runs] = await (await clickhouse.query({ query: `SELECT count() AS n FROM ${db}.reconcile_runs WHERE status = 'done' AND dry_run = 0`, format: 'JSONEachRow' })).json<{ n: string }>();
+    const corrections = await (await clickhouse.query({
+      query: `SELECT e.appid AS appid, openid, type, toUnixTimestamp64Milli(at) AS at, toUnixTimestamp64Milli(r.answered) AS answered, correction_rule AS rule,
+        correction_snapshot_id AS snapshot
+        FROM ${db}.user_events AS e FINAL
+        LEFT JOIN (SELECT snapshot_id, max(finished_at) AS answered FROM ${db}.reconcile_runs WHERE dry_run = 0 GROUP BY snapshot_id) AS r
+          ON r.snapshot_id = e.correction_snapshot_id
+        WHERE source = 'correction'`, format: 'JSONEachRow',
+    })).json<{ appid: string; openid: string; type: 'subscribe' | 'unsubscribe'; at: string; answered: string; rule: string; snapshot: string }>();
     await clickhouse.close();
+    // A correction is checked against the truth from its time until its reconcile run ended, by when WeChat had
+    // answered (see TruthHistory.contradicts).
+    const contradicting = corrections.filter((c) => truth.contradicts(c.appid, c.openid, c.type, Number(c.at), Math.max(Number(c.at), Number(c.answered))));
     return {
-      pushesSent: sent, answeredSuccess: success, failedAllAttempts: failed, droppedBySimulator: dropped, duplicateIds: Number(row?.twice ?? -1),
+      pushesSent: sent, answeredSuccess: success, failedAllAttempts: failed, retriedBySimulator: retried, droppedBySimulator: dropped, duplicateIds: Number(row?.twice ?? -1),
+      reconcileRuns: Number(runs?.n ?? 0), corrections: corrections.length, contradictingCorrections: contradicting.length,
+      contradictionSamples: contradicting.slice(0, 5).map((c) => `${c.rule} ${c.type} at ${new Date(Number(c.at)).toISOString()}, run ended ${new Date(Number(c.answered)).toISOString()} (${c.snapshot}): ${truth.describe(c.appid, c.openid)}`),
       accountsEqual, accounts: sim.ready.accounts.length, faults, seconds: (performance.now() - started) / 1000,
     };
   } finally {

@@ -1,5 +1,6 @@
 import type http from 'node:http';
 import { describeError } from '../../lib/errors.ts';
+import { LogThrottle } from '../../lib/log-throttle.ts';
 import type { RouteHandler } from '../../lib/http-server.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { EdgeDedupe } from './dedupe.ts';
@@ -80,6 +81,7 @@ export function createCallbackHandler(options: CallbackHandlerOptions): RouteHan
   const now = options.now ?? Date.now;
   const parse = options.parseXml ?? parseXmlFields;
   const { metrics, logger } = options;
+  const unstored = new LogThrottle();
 
   // Nothing about the request is logged but the reason: its URL carries signature, msg_signature, echostr.
   const refuse = (req: http.IncomingMessage, res: http.ServerResponse, rejection: Rejection): void => {
@@ -138,7 +140,7 @@ export function createCallbackHandler(options: CallbackHandlerOptions): RouteHan
     } catch (error) {
       // Neither Kafka nor the spool holds the event: WeChat must try again.
       metrics.unavailable.inc();
-      logger.error({ err: describeError(error) }, 'callback not stored: answering 503');
+      unstored.hit((occurrences) => { logger.error({ err: describeError(error), occurrences }, 'callback not stored: answering 503'); });
       answer(res, 503, 'temporarily unavailable\n');
     }
   };

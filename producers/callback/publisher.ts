@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeError } from '../../lib/errors.ts';
+import { LogThrottle } from '../../lib/log-throttle.ts';
 import type { OutRecord, RecordProducer } from '../../lib/kafka.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { CallbackMetrics } from './metrics.ts';
@@ -55,6 +56,7 @@ export class Publisher {
   /** Ids a late-completing abandoned send published: the drainer skips them. */
   private readonly publishedLate = new Set<string>();
   private readonly stopSignal = new AbortController();
+  private readonly spoolFailures = new LogThrottle();
 
   constructor(private readonly options: PublisherOptions) {
     this.mode = options.spool.depth > 0 ? 'spool' : 'direct';
@@ -137,8 +139,8 @@ export class Publisher {
     try {
       await this.options.spool.append(records);
     } catch (error) {
-      // A full spool logs itself, rate-limited: a line per refused batch would flood the log while it lasts.
-      if (!isSpoolFull(error)) this.options.logger.error({ err: describeError(error), records: records.length }, 'cannot spool callbacks: answering 503');
+      // A full spool logs itself; both are rate-limited, as a line per refused batch would flood the log.
+      if (!isSpoolFull(error)) this.spoolFailures.hit((occurrences) => { this.options.logger.error({ err: describeError(error), occurrences }, 'cannot spool callbacks: answering 503'); });
       for (const w of batch) w.reject(error);
       return;
     }

@@ -3,6 +3,7 @@ import { link, mkdir, open, readFile, readdir, rename, rm, writeFile, type FileH
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
+import { REPEAT_LOG_INTERVAL_MS } from '../../lib/log-throttle.ts';
 import { ErrorCode, WxsyncError, isWxsyncError } from '../../lib/errors.ts';
 import type { OutRecord } from '../../lib/kafka.ts';
 import type { Logger } from '../../lib/logger.ts';
@@ -35,8 +36,6 @@ const NULL_KEY = 0xffff;
 const MAX_PAYLOAD = 16 * 1024 * 1024;
 /** A busy outage rolls segments at this size, so acknowledged ones can be deleted while the outage lasts. */
 const SEGMENT_ROLL_BYTES = 64 * 1024 * 1024;
-/** Refusals for a full spool are logged at most this often; the counter has every one. */
-const FULL_LOG_INTERVAL_MS = 30_000;
 const POSITION = 'position';
 const LOCK = 'lock';
 /** Where the bytes of skipped corrupt records are kept for a post-mortem. */
@@ -529,7 +528,7 @@ export class Spool {
     this.full ??= { refused: 0, loggedAt: Number.NEGATIVE_INFINITY, logged: 0 };
     this.full.refused += records;
     // One line when the spool fills and one per interval while it stays full, never one per request.
-    if (now - this.full.loggedAt >= FULL_LOG_INTERVAL_MS) {
+    if (now - this.full.loggedAt >= REPEAT_LOG_INTERVAL_MS) {
       this.logger.warn(
         { dir: this.dir, bytes: this.bytes, maxBytes: this.maxBytes, refused: this.full.refused - this.full.logged, pending: this.pending },
         'spool full (WXSYNC_CALLBACK_SPOOL_MAX_BYTES): answering 503 until Kafka drains it',

@@ -46,9 +46,15 @@ export function snapshotter(options: SnapshotterOptions): Snapshotter {
   const state = new StateStore(config.snapshot.dir);
   const lease = snapshotLeases(options.kafka, config, options.owner);
   const logger = options.logger.child({ role: 'snapshot' });
-  return (appid, call = {}) => {
+  // A request for an account this process is already snapshotting (its schedule, or another request) waits for
+  // that run and then takes its own, like reconciles: the caller asked for followers as of now, which a run that
+  // began earlier does not give, and "busy" is kept for a run another process holds.
+  const tails = new Map<string, Promise<unknown>>();
+  const run = (appid: string, call: SnapshotCall): Promise<SnapshotResult> => {
     const signals = [options.signal, call.signal].filter((s) => s !== undefined);
     const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+    // A caller that went away (or a shutdown) while it waited for the run before it starts nothing.
+    signal?.throwIfAborted();
     return runSnapshot(appid, {
       source: options.clients.get(appid),
       producer: options.producer,
@@ -61,6 +67,14 @@ export function snapshotter(options: SnapshotterOptions): Snapshotter {
       ...(signal === undefined ? {} : { signal }),
       ...(call.onProgress === undefined ? {} : { onProgress: call.onProgress }),
     });
+  };
+  return (appid, call = {}) => {
+    const previous = tails.get(appid) ?? Promise.resolve();
+    const result = previous.then(() => run(appid, call));
+    const tail = result.catch(() => undefined);
+    tails.set(appid, tail);
+    void tail.then(() => { if (tails.get(appid) === tail) tails.delete(appid); });
+    return result;
   };
 }
 
