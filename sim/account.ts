@@ -1,5 +1,6 @@
 import { decodeEncodingAESKey } from '../lib/wechat/crypto.ts';
 import { deriveCredentials, type SimCredentials } from './credentials.ts';
+import { Ledger } from './ledger.ts';
 import { AccountLimits, type FaultSettings } from './limits.ts';
 import { Population } from './population.ts';
 import { Rng, deriveKey32 } from './random.ts';
@@ -29,7 +30,11 @@ export class SimAccount {
   readonly credentials: SimCredentials;
   readonly aesKey: Buffer;
   readonly population: Population;
+  /** Every change made to the followers since the start. */
+  readonly ledger: Ledger;
   readonly limits: AccountLimits;
+  /** Only verified accounts may call datacube; others get 48001 (wechat-protocol.md §11). */
+  verified = true;
   /** Separate streams, so injecting busy answers does not change which users churn picks. */
   readonly churnRng: Rng;
   readonly faultRng: Rng;
@@ -45,6 +50,7 @@ export class SimAccount {
     this.aesKey = decodeEncodingAESKey(this.credentials.encodingAESKey);
     // Odd accounts are bound to an Open Platform account, so their users carry a unionid and even ones do not.
     this.population = new Population({ seed, account: number, followers: settings.followers, unionid: number % 2 === 1 });
+    this.ledger = new Ledger(this.population);
     this.limits = new AccountLimits(settings.faults, { '/cgi-bin/user/get': settings.userGetDailyQuota });
     this.churnRng = new Rng(deriveKey32('churn', seed, number));
     this.faultRng = new Rng(deriveKey32('faults', seed, number));

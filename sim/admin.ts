@@ -4,13 +4,14 @@ import { userJson } from './api.ts';
 import { ChurnRejected, MAX_CHURN_EVENTS, churn, type ChurnRequest } from './churn.ts';
 import { ADMIN_BODY_LIMIT, drained, readBody, sendJson, sendTooLarge } from './http-io.ts';
 import { API_PATHS, isApiPath, type ApiPath, type FaultSettings } from './limits.ts';
+import { SCENES, type Scene } from './population.ts';
 import { PUSH_MODES, callbackUrl, type PushMode } from './push.ts';
 import type { SimState } from './state.ts';
 import { isHttpUrl } from '../lib/http-url.ts';
 
 /**
- * The simulator's own endpoints under /__sim/: the truth (followers export), churn on request, fault
- * injection, the clock, call counters. Errors are `{"errcode": <HTTP status>, "errmsg"}` with that status.
+ * The simulator's own endpoints under /__sim/: the truth (followers export, the ledger of changes), churn on
+ * request, fault injection, the clock, call counters. Errors are `{"errcode": <HTTP status>, "errmsg"}` with that status.
  */
 
 class AdminError extends Error {
@@ -21,7 +22,7 @@ class AdminError extends Error {
 
 type Json = Record<string, unknown>;
 
-const ACCOUNT_ROUTE = /^\/__sim\/accounts\/([^/]+)(?:\/(followers|churn|faults|stats|stats\/reset|expire-tokens|users\/[^/]+))?$/;
+const ACCOUNT_ROUTE = /^\/__sim\/accounts\/([^/]+)(?:\/(followers|ledger|churn|faults|stats|stats\/reset|expire-tokens|users\/[^/]+))?$/;
 const MAX_ADVANCE_SECONDS = 10 * 365 * 86_400;
 
 export class AdminApi {
@@ -96,7 +97,12 @@ export class AdminApi {
       sendJson(res, 200, this.accountView(account));
     } else if (action === 'followers') {
       allow(method, 'GET');
-      await streamFollowers(res, account);
+      // Chunks of 10,000 lines with backpressure: a 10M export never exists in memory as a whole.
+      await stream(res, 'text/plain; charset=utf-8', { 'x-sim-followers': String(account.population.followerCount) }, account.population.exportChunks());
+    } else if (action === 'ledger') {
+      allow(method, 'GET');
+      const from = ledgerFrom(url);
+      await stream(res, 'application/x-ndjson; charset=utf-8', { 'x-sim-ledger-size': String(account.ledger.size) }, account.ledger.lines(account.appid, from));
     } else if (action === 'churn') {
       allow(method, 'POST');
       const body = await readJson(req, res);
@@ -145,6 +151,8 @@ export class AdminApi {
       ...account.credentials,
       followers: account.population.followerCount,
       users: account.population.userCount,
+      changes: account.ledger.size,
+      verified: account.verified,
       openidPrefix: account.population.openidPrefix,
       callbackUrl: base === undefined ? null : callbackUrl(base, account.appid),
     };
@@ -168,7 +176,7 @@ export class AdminApi {
     const now = this.state.clock.nowSeconds();
     const quota: Record<string, unknown> = {};
     for (const api of API_PATHS) quota[api] = account.limits.quota(api, now);
-    return { appid: account.appid, ...account.limits.faults, failNext: account.limits.pendingRules(), quota };
+    return { appid: account.appid, ...account.limits.faults, verified: account.verified, failNext: account.limits.pendingRules(), quota };
   }
 
   private setCallback(body: Json): void {
@@ -189,7 +197,7 @@ export class AdminApi {
   private setFaults(account: SimAccount, body: Json): void {
     onlyKeys(body, [
       'busyRate', 'latencyMs', 'perMinuteLimit', 'dropRate', 'dupRate', 'userGetDailyQuota', 'dailyLimits',
-      'quotaRemaining', 'failNext', 'clearFailNext', 'clearQuota',
+      'quotaRemaining', 'failNext', 'clearFailNext', 'clearQuota', 'verified',
     ]);
     const limits = account.limits;
     const faults: Partial<Record<keyof FaultSettings, number>> = {};
@@ -211,6 +219,8 @@ export class AdminApi {
     const failNext = body['failNext'] === undefined ? [] : failRules(body['failNext']);
     const clearFailNext = optionalBoolean(body, 'clearFailNext');
     const clearQuota = optionalBoolean(body, 'clearQuota');
+    const verified = body['verified'];
+    if (verified !== undefined && typeof verified !== 'boolean') throw new AdminError(400, 'verified must be a boolean');
 
     limits.faults = { ...limits.faults, ...faults };
     for (const [api, limit] of dailyLimits) limits.setDailyLimit(api, limit);
@@ -219,24 +229,34 @@ export class AdminApi {
     for (const [api, remain] of quotaRemaining) limits.setRemaining(api, remain, now);
     if (clearFailNext) limits.clearRules();
     for (const rule of failNext) limits.addRule(rule);
+    if (verified !== undefined) account.verified = verified;
   }
 }
 
-async function streamFollowers(res: http.ServerResponse, account: SimAccount): Promise<void> {
-  res.writeHead(200, {
-    'content-type': 'text/plain; charset=utf-8',
-    'x-sim-followers': String(account.population.followerCount),
-  });
-  // Chunks of 10,000 lines with backpressure: a 10M export never exists in memory as a whole.
-  for (const chunk of account.population.exportChunks()) {
+/** Writes the chunks with backpressure, so a large answer is never held in memory whole. */
+async function stream(res: http.ServerResponse, type: string, headers: Record<string, string>, chunks: Iterable<Buffer | string>): Promise<void> {
+  res.writeHead(200, { 'content-type': type, ...headers });
+  for (const chunk of chunks) {
     if (res.destroyed) return;
     if (!res.write(chunk)) await drained(res);
   }
   res.end();
 }
 
+/** `?from=N`: the ledger from entry N on, so a reader can follow it without taking it all again. */
+function ledgerFrom(url: URL): number {
+  const from = url.searchParams.get('from') ?? '0';
+  if (!/^\d{1,15}$/.test(from)) throw new AdminError(400, 'from must be a non-negative integer');
+  return Number(from);
+}
+
+/** WeChat's qr_scene_str is 1 to 64 characters; pushes carry it in CDATA, so it must not end one. */
+function isQrScene(value: unknown): value is string {
+  return typeof value === 'string' && /^\P{Cc}{1,64}$/u.test(value) && !value.includes(']]>');
+}
+
 function churnRequest(body: Json): ChurnRequest {
-  onlyKeys(body, ['subscribe', 'unsubscribe', 'qrRate', 'resubscribeRate', 'dropRate', 'dupRate', 'unsubscribeOpenids', 'resubscribeOpenids']);
+  onlyKeys(body, ['subscribe', 'unsubscribe', 'qrRate', 'resubscribeRate', 'scene', 'qrScene', 'dropRate', 'dupRate', 'unsubscribeOpenids', 'resubscribeOpenids']);
   const subscribe = optionalNumber(body, 'subscribe', 0, MAX_CHURN_EVENTS, true) ?? 0;
   const unsubscribe = optionalNumber(body, 'unsubscribe', 0, MAX_CHURN_EVENTS, true) ?? 0;
   const unsubscribeOpenids = openidList(body, 'unsubscribeOpenids');
@@ -248,6 +268,17 @@ function churnRequest(body: Json): ChurnRequest {
   for (const key of ['qrRate', 'resubscribeRate', 'dropRate', 'dupRate'] as const) {
     const value = optionalNumber(body, key, 0, 1, false);
     if (value !== undefined) request[key] = value;
+  }
+  const scene = body['scene'];
+  if (scene !== undefined) {
+    if (typeof scene !== 'string' || !(SCENES as readonly string[]).includes(scene)) throw new AdminError(400, `scene must be one of ${SCENES.join(', ')}`);
+    request.scene = scene as Scene;
+  }
+  const qrScene = body['qrScene'];
+  if (qrScene !== undefined) {
+    if (!isQrScene(qrScene)) throw new AdminError(400, 'qrScene must be 1 to 64 characters, without control characters or "]]>"');
+    if (scene !== undefined && scene !== 'ADD_SCENE_QR_CODE') throw new AdminError(400, 'qrScene names a QR code: scene must be ADD_SCENE_QR_CODE or left out');
+    request.qrScene = qrScene;
   }
   return request;
 }

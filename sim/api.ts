@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { SimAccount } from './account.ts';
+import { cumulateRows, datacubeQuery, summaryRows } from './datacube.ts';
 import { isApiPath, type ApiPath } from './limits.ts';
 import { OPENID_LENGTH, PAGE_SIZE, type UserRecord } from './population.ts';
 import type { SimState } from './state.ts';
@@ -33,6 +34,8 @@ const ERRMSG: Readonly<Record<number, string>> = {
   45011: 'api minute-quota reach limit  mustslower  retry next minute',
   47001: 'data format error',
   48001: 'api unauthorized',
+  61500: 'date format error',
+  61501: 'date range error',
   76021: 'cgi_path not found, please check',
 };
 
@@ -44,6 +47,8 @@ const METHOD: Readonly<Record<ApiPath, 'GET' | 'POST'>> = {
   '/cgi-bin/user/info/batchget': 'POST',
   '/cgi-bin/openapi/quota/get': 'POST',
   '/cgi-bin/clear_quota': 'POST',
+  '/datacube/getusersummary': 'POST',
+  '/datacube/getusercumulate': 'POST',
 };
 
 export interface ApiRequest {
@@ -116,6 +121,9 @@ export class WechatApi {
         return { account, outcome: this.quotaGet(account, request.body, now) };
       case '/cgi-bin/clear_quota':
         return { account, outcome: this.clearQuota(account, request.body) };
+      case '/datacube/getusersummary':
+      case '/datacube/getusercumulate':
+        return { account, outcome: this.datacube(path, account, request.body, now) };
     }
   }
 
@@ -234,6 +242,17 @@ export class WechatApi {
     if (parsed['appid'] !== account.appid) return fail(40013);
     account.limits.clearQuota();
     return ok({ errcode: 0, errmsg: 'ok' });
+  }
+
+  /** §11, from the ledger: one day's figures per row, at most 7 days, up to yesterday (after 08:00 China time). */
+  private datacube(path: '/datacube/getusersummary' | '/datacube/getusercumulate', account: SimAccount, body: Buffer, now: number): Outcome {
+    if (!account.verified) return fail(48001);
+    const result = parseJsonObject(body);
+    if ('failure' in result) return result.failure;
+    const query = datacubeQuery(result.json, now);
+    if ('errcode' in query) return fail(query.errcode, query.detail);
+    const days = query.first <= query.last ? account.ledger.days(query.first, query.last) : [];
+    return ok({ list: path === '/datacube/getusersummary' ? summaryRows(days) : cumulateRows(days) });
   }
 }
 

@@ -1,11 +1,13 @@
 import type { SimAccount } from './account.ts';
-import type { ChurnEvent } from './population.ts';
+import type { PushOutcome } from './ledger.ts';
+import type { ChurnEvent, Scene } from './population.ts';
 import { callbackUrl, type Delivery, type PushJob } from './push.ts';
 import type { SimState } from './state.ts';
 
 /**
- * Follows and unfollows: the truth changes first, then the matching pushes go out (subject to the
- * account's drop and duplicate rates), as on WeChat, where the event exists before its delivery.
+ * Follows and unfollows: the truth changes first (and the ledger records it), then the matching pushes go
+ * out (subject to the account's drop and duplicate rates), as on WeChat, where the event exists before its
+ * delivery; the ledger then learns each push's outcome.
  */
 
 export const MAX_CHURN_EVENTS = 100_000;
@@ -17,6 +19,10 @@ export interface ChurnRequest {
   readonly qrRate?: number;
   /** Share of subscribes that bring back a former follower (default 0.2). */
   readonly resubscribeRate?: number;
+  /** Every subscribe of the request comes through this subscribe_scene (default: drawn at random). */
+  readonly scene?: Scene;
+  /** Every subscribe comes through the QR code with this qr_scene_str (so the scene is ADD_SCENE_QR_CODE). */
+  readonly qrScene?: string;
   /** Override the account's push faults for this request only. */
   readonly dropRate?: number;
   readonly dupRate?: number;
@@ -44,6 +50,8 @@ export interface ChurnEventReport {
   /** Successful deliveries: 2 for a duplicated push. */
   readonly deliveries: number;
   readonly attempts: number;
+  /** Requests repeated after a failed one. */
+  readonly retries: number;
   readonly status?: number;
   readonly error?: string;
 }
@@ -58,6 +66,8 @@ export interface ChurnSummary {
   readonly duplicated: number;
   /** Pushes neither dropped nor delivered: the callback endpoint failed all attempts. */
   readonly failed: number;
+  /** Pushes WeChat sent more than once because a delivery failed (delivered in the end or not). */
+  readonly retried: number;
   readonly events: readonly ChurnEventReport[];
 }
 
@@ -70,7 +80,7 @@ export async function churn(state: SimState, account: SimAccount, request: Churn
   }
   const now = state.clock.nowSeconds();
   const rng = account.churnRng;
-  const choice = { qrRate: request.qrRate ?? 0.4, resubscribeRate: request.resubscribeRate ?? 0.2 };
+  const choice = { qrRate: request.qrRate ?? 0.4, resubscribeRate: request.resubscribeRate ?? 0.2, scene: request.scene, qrScene: request.qrScene };
   const events: ChurnEvent[] = [];
   for (const index of leaving) events.push(population.unsubscribe(rng, now, index) as ChurnEvent);
   for (const index of returning) events.push(population.subscribe(rng, now, choice, index));
@@ -89,6 +99,8 @@ export async function churn(state: SimState, account: SimAccount, request: Churn
   }
 
   const base = state.callback.base;
+  const ledger = account.ledger;
+  const seqs = events.map((event) => ledger.record(event, base === undefined ? 'not-pushed' : 'pending'));
   const faults = account.limits.faults;
   const dropRate = request.dropRate ?? faults.dropRate;
   const dupRate = request.dupRate ?? faults.dupRate;
@@ -115,12 +127,12 @@ export async function churn(state: SimState, account: SimAccount, request: Churn
   const reports = events.map((event, i): ChurnEventReport => {
     const delivery = deliveries[i];
     const duplicated = delivery !== undefined && delivery.deliveries > 1;
-    if (delivery !== undefined) {
+    const outcome = pushOutcome(delivery);
+    ledger.settle(seqs[i] ?? 0, outcome);
+    if (delivery !== undefined && outcome !== 'not-pushed') {
       counters.events += 1;
       counters.attempts += delivery.attempts;
-      if (delivery.dropped) counters.dropped += 1;
-      else if (delivery.deliveries === 0) counters.failed += 1;
-      else counters.delivered += 1;
+      counters[outcome] += 1;
       if (duplicated) counters.duplicated += 1;
     }
     return {
@@ -136,6 +148,7 @@ export async function churn(state: SimState, account: SimAccount, request: Churn
       duplicated,
       deliveries: delivery?.deliveries ?? 0,
       attempts: delivery?.attempts ?? 0,
+      retries: delivery?.retries ?? 0,
       ...(delivery?.status === undefined ? {} : { status: delivery.status }),
       ...(delivery?.error === undefined ? {} : { error: delivery.error }),
     };
@@ -149,8 +162,15 @@ export async function churn(state: SimState, account: SimAccount, request: Churn
     dropped: reports.filter((r) => r.dropped).length,
     duplicated: reports.filter((r) => r.duplicated).length,
     failed: reports.filter((r) => r.pushed && !r.dropped && r.deliveries === 0).length,
+    retried: reports.filter((r) => r.retries > 0).length,
     events: reports,
   };
+}
+
+function pushOutcome(delivery: Delivery | undefined): Exclude<PushOutcome, 'pending'> {
+  if (delivery === undefined) return 'not-pushed';
+  if (delivery.dropped) return 'dropped';
+  return delivery.deliveries === 0 ? 'failed' : 'delivered';
 }
 
 /** The users named by openid, checked to be followers (or former followers) of the account, each once. */

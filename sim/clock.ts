@@ -26,11 +26,6 @@ export class SimClock {
   }
 }
 
-/** WeChat's daily quotas reset at midnight Beijing time (UTC+8). */
-export function beijingDay(unixSeconds: number): number {
-  return Math.floor((unixSeconds + 8 * 3600) / 86_400);
-}
-
 export function minuteOf(unixSeconds: number): number {
   return Math.floor(unixSeconds / 60);
 }

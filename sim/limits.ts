@@ -1,4 +1,5 @@
-import { beijingDay, minuteOf } from './clock.ts';
+import { beijingDay } from '../lib/wechat/datacube.ts';
+import { minuteOf } from './clock.ts';
 import type { Rng } from './random.ts';
 
 /**
@@ -14,6 +15,8 @@ export const API_PATHS = [
   '/cgi-bin/user/info/batchget',
   '/cgi-bin/openapi/quota/get',
   '/cgi-bin/clear_quota',
+  '/datacube/getusersummary',
+  '/datacube/getusercumulate',
 ] as const;
 export type ApiPath = (typeof API_PATHS)[number];
 
@@ -21,7 +24,7 @@ export function isApiPath(path: string): path is ApiPath {
   return (API_PATHS as readonly string[]).includes(path);
 }
 
-/** Daily limits of a newly registered account (wechat-protocol.md §7.2); batchget's is undocumented. */
+/** Daily limits of a newly registered account (wechat-protocol.md §7.2); batchget's and datacube's are undocumented. */
 export const DEFAULT_DAILY_LIMITS: Readonly<Record<ApiPath, number>> = {
   '/cgi-bin/token': 2000,
   '/cgi-bin/stable_token': 500_000,
@@ -30,6 +33,8 @@ export const DEFAULT_DAILY_LIMITS: Readonly<Record<ApiPath, number>> = {
   '/cgi-bin/user/info/batchget': 5_000_000,
   '/cgi-bin/openapi/quota/get': 100_000,
   '/cgi-bin/clear_quota': 10,
+  '/datacube/getusersummary': 1000,
+  '/datacube/getusercumulate': 1000,
 };
 
 export interface FaultSettings {

@@ -85,15 +85,22 @@ Prints one JSON line on stdout when ready; logs go to stderr.
 
 WeChat API (under apiBase): GET /cgi-bin/token, POST /cgi-bin/stable_token, GET /cgi-bin/user/get,
 GET /cgi-bin/user/info, POST /cgi-bin/user/info/batchget, POST /cgi-bin/openapi/quota/get,
-POST /cgi-bin/clear_quota.
+POST /cgi-bin/clear_quota, POST /datacube/getusersummary, POST /datacube/getusercumulate (from the
+ledger: China days, at most 7 per call, up to yesterday, yesterday only from 08:00 China time, 48001
+for an account whose faults say "verified": false).
 
 Admin API:
   GET  /__sim/accounts[/APPID]                  credentials and counts
   GET  /__sim/accounts/APPID/followers          the truth, one openid per line (streamed)
   GET  /__sim/accounts/APPID/users/OPENID       one user as /cgi-bin/user/info shows it
-  POST /__sim/accounts/APPID/churn              {"subscribe":n,"unsubscribe":m,...}: change and push
+  GET  /__sim/accounts/APPID/ledger[?from=N]    every change made, in order, one JSON object a line:
+                                                seq, appid, openid, type, at, scene, userSource, qrScene,
+                                                returning, push (delivered|dropped|failed|not-pushed|pending)
+  POST /__sim/accounts/APPID/churn              {"subscribe":n,"unsubscribe":m,...}: change and push;
+                                                "scene":"ADD_SCENE_…" and/or "qrScene":"name" fix where
+                                                every subscribe of the request comes from
   GET|POST /__sim/accounts/APPID/faults         busyRate, latencyMs, perMinuteLimit, dropRate, dupRate,
-                                                quotaRemaining, dailyLimits, failNext, clearQuota...
+                                                quotaRemaining, dailyLimits, failNext, clearQuota, verified...
   GET  /__sim/accounts/APPID/stats              calls per API, pushes, quotas (POST .../stats/reset)
   POST /__sim/accounts/APPID/expire-tokens      every live token answers 42001 from now on
   GET|POST /__sim/clock                         {"advanceSeconds":n} moves simulated time forward

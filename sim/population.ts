@@ -39,6 +39,8 @@ const FORMER = 2;
 /** Initial follow times lie in the 8 years before 2024-01-01, so a run's population does not depend on the wall clock. */
 const REFERENCE_EPOCH = 1_704_067_200;
 const HISTORY_SECONDS = 8 * 365 * 86_400;
+/** Unix seconds from which to which (inclusive) the follows and unfollows of the initial population lie. */
+export const INITIAL_HISTORY = { from: REFERENCE_EPOCH - HISTORY_SECONDS, to: REFERENCE_EPOCH } as const;
 /** New users' positions wait in a small sorted list and are merged into the big one in batches. */
 const PENDING_MERGE_AT = 4096;
 const BODY_LENGTH = 22;
@@ -72,6 +74,20 @@ export interface QrSource {
   readonly ticket: string;
 }
 
+/** What follows `qrscene_` in a QR follow's EventKey: the string scene, or else the number. */
+export function qrKey(source: QrSource): string {
+  return source.qrSceneStr === '' ? String(source.qrScene) : source.qrSceneStr;
+}
+
+/** Where a follow came from: for an unfollow, the follow it ends. */
+export interface FollowSource {
+  readonly scene: Scene;
+  /** The QR code's key (see qrKey), for a follow through a parametrised QR code. */
+  readonly qrScene: string | undefined;
+  /** The user had followed the account before this follow. */
+  readonly returning: boolean;
+}
+
 export interface UserRecord {
   readonly index: number;
   readonly openid: string;
@@ -98,6 +114,7 @@ export interface ChurnEvent {
   /** `qrscene_<scene>` for a follow through a parametrised QR code. */
   readonly eventKey: string | undefined;
   readonly ticket: string | undefined;
+  readonly source: FollowSource;
 }
 
 export interface SubscribeChoice {
@@ -105,6 +122,10 @@ export interface SubscribeChoice {
   readonly resubscribeRate: number;
   /** Probability that a subscribe comes through a parametrised QR code. */
   readonly qrRate: number;
+  /** Every subscribe comes through this scene (no draw); the default draws one. */
+  readonly scene?: Scene | undefined;
+  /** Every subscribe comes through the QR code with this qr_scene_str (the scene is then ADD_SCENE_QR_CODE). */
+  readonly qrScene?: string | undefined;
 }
 
 const CHAR_VALUE = new Int8Array(128).fill(-1);
@@ -121,6 +142,9 @@ export class Population {
   private readonly kFill: number;
   private readonly kAttr: number;
 
+  /** Everyone in the population the run started with, and how many of them followed. */
+  private readonly initialUsers: number;
+  private readonly initialFollowers: number;
   private users = 0;
   private followers = 0;
   private capacity = 0;
@@ -129,6 +153,10 @@ export class Population {
   private subscribeTime = new Uint32Array(0);
   /** CreateTime of each user's latest simulated event (0: none yet). */
   private lastEventTime = new Uint32Array(0);
+  /** One bit per user: their latest follow brought them back. */
+  private returned = new Uint8Array(0);
+  /** Users whose latest follow came through a QR code a churn request named, with its qr_scene_str. */
+  private readonly namedQr = new Map<number, string>();
   /** Positions of every user ever seen, sorted; `pending` holds the newest ones until the next merge. */
   private sorted = new Uint32Array(0);
   private sortedLength = 0;
@@ -159,12 +187,14 @@ export class Population {
     this.sorted = new Uint32Array(total + PENDING_MERGE_AT);
     this.users = total;
     this.followers = followers;
+    this.initialUsers = total;
+    this.initialFollowers = followers;
     const attr = this.kAttr;
     for (let index = 0; index < total; index += 1) {
       const h = mix32(index ^ attr);
       this.state[index] = index < followers ? FOLLOWING : FORMER;
       this.scene[index] = weightedScene(h % 100);
-      this.subscribeTime[index] = REFERENCE_EPOCH - 1 - (mix32(h ^ 0x5bd1e995) % HISTORY_SECONDS);
+      this.subscribeTime[index] = initialSubscribeTime(h);
       this.sorted[index] = this.permute(index);
     }
     this.sortedLength = total;
@@ -217,7 +247,7 @@ export class Population {
       following: this.state[index] === FOLLOWING,
       subscribeTime,
       scene: SCENES[sceneIndex] ?? 'ADD_SCENE_OTHERS',
-      qr: sceneIndex === QR_SCENE ? this.qrOf(index, subscribeTime) : undefined,
+      qr: sceneIndex === QR_SCENE ? this.qrSourceOf(index, subscribeTime) : undefined,
       language: (h >>> 8) % 100 < 85 ? 'zh_CN' : (h >>> 8) % 100 < 93 ? 'en' : 'zh_TW',
       remark: (h >>> 16) % 12 === 0 ? (REMARKS[(h >>> 20) % REMARKS.length] ?? '') : '',
       tagIds,
@@ -294,23 +324,32 @@ export class Population {
       this.users += 1;
       this.addPosition(this.permute(index));
     }
-    const qr = rng.chance(choice.qrRate);
-    const sceneIndex = qr ? QR_SCENE : nonQrScene(rng.below(100 - (SCENE_WEIGHTS[QR_SCENE] ?? 0)));
+    const named = choice.qrScene;
+    const sceneIndex = choice.scene !== undefined ? SCENES.indexOf(choice.scene)
+      : named !== undefined ? QR_SCENE
+        // Drawn as before scenes could be named, so seeded runs repeat.
+        : rng.chance(choice.qrRate) ? QR_SCENE : nonQrScene(rng.below(100 - (SCENE_WEIGHTS[QR_SCENE] ?? 0)));
+    if (named !== undefined && sceneIndex !== QR_SCENE) throw new RangeError(`a QR scene needs ADD_SCENE_QR_CODE, not ${String(choice.scene)}`);
     const at = this.eventTime(index, now);
     this.state[index] = FOLLOWING;
     this.scene[index] = sceneIndex;
     this.subscribeTime[index] = at;
+    this.setReturned(index, resubscribe);
+    if (named === undefined) this.namedQr.delete(index);
+    else this.namedQr.set(index, named);
     this.followers += 1;
-    const source = qr ? this.qrOf(index, at) : undefined;
+    const qr = sceneIndex === QR_SCENE ? this.qrSourceOf(index, at) : undefined;
+    const scene = SCENES[sceneIndex] ?? 'ADD_SCENE_OTHERS';
     return {
       type: 'subscribe',
       index,
       openid: this.openidOf(index),
       createTime: at,
       resubscribe,
-      scene: SCENES[sceneIndex],
-      eventKey: source === undefined ? undefined : `qrscene_${source.qrSceneStr === '' ? String(source.qrScene) : source.qrSceneStr}`,
-      ticket: source?.ticket,
+      scene,
+      eventKey: qr === undefined ? undefined : `qrscene_${qrKey(qr)}`,
+      ticket: qr?.ticket,
+      source: { scene, qrScene: qr === undefined ? undefined : qrKey(qr), returning: resubscribe },
     };
   }
 
@@ -319,6 +358,7 @@ export class Population {
     if (follower !== undefined && this.state[follower] !== FOLLOWING) throw new RangeError(`user ${follower} does not follow`);
     const index = follower ?? this.randomFollower(rng);
     if (index === undefined) return undefined;
+    const source = this.followSource(index);
     const at = this.eventTime(index, now);
     this.state[index] = FORMER;
     this.followers -= 1;
@@ -330,8 +370,39 @@ export class Population {
     this.former[this.formerLength++] = index;
     return {
       type: 'unsubscribe', index, openid: this.openidOf(index), createTime: at, resubscribe: false,
-      scene: undefined, eventKey: undefined, ticket: undefined,
+      scene: undefined, eventKey: undefined, ticket: undefined, source,
     };
+  }
+
+  /**
+   * The follows and unfollows before the run that made the initial population, derived from the same hashes
+   * as its arrays (which churn overwrites): every initial user followed once, and the former followers left
+   * again before 2024, all inside INITIAL_HISTORY.
+   */
+  forEachInitialChange(visit: (type: 'subscribe' | 'unsubscribe', at: number, scene: Scene) => void): void {
+    for (let index = 0; index < this.initialUsers; index += 1) {
+      const h = mix32(index ^ this.kAttr);
+      const at = initialSubscribeTime(h);
+      const scene = SCENES[weightedScene(h % 100)] ?? 'ADD_SCENE_OTHERS';
+      visit('subscribe', at, scene);
+      if (index >= this.initialFollowers) visit('unsubscribe', at + 1 + (mix32(h ^ 0xc2b2ae35) % (REFERENCE_EPOCH - at)), scene);
+    }
+  }
+
+  /** Where the user's latest follow came from. */
+  private followSource(index: number): FollowSource {
+    const sceneIndex = this.scene[index] ?? 0;
+    const qr = sceneIndex === QR_SCENE ? this.qrSourceOf(index, this.subscribeTime[index] ?? 0) : undefined;
+    return {
+      scene: SCENES[sceneIndex] ?? 'ADD_SCENE_OTHERS',
+      qrScene: qr === undefined ? undefined : qrKey(qr),
+      returning: ((this.returned[index >>> 3] ?? 0) & (1 << (index & 7))) !== 0,
+    };
+  }
+
+  private setReturned(index: number, returned: boolean): void {
+    const byte = this.returned[index >>> 3] ?? 0;
+    this.returned[index >>> 3] = returned ? byte | (1 << (index & 7)) : byte & ~(1 << (index & 7));
   }
 
   /** Current followers in list order as newline-terminated ASCII, in chunks of up to `chunkLines` lines. */
@@ -351,16 +422,30 @@ export class Population {
     }
   }
 
-  /** The QR code a user followed through: derived from the follow itself, so push and user info agree. */
-  private qrOf(index: number, subscribeTime: number): QrSource {
+  /**
+   * The QR code a user followed through: the one a churn request named, or one derived from the follow itself;
+   * either way push and user info agree.
+   */
+  private qrSourceOf(index: number, subscribeTime: number): QrSource {
+    const named = this.namedQr.get(index);
+    if (named !== undefined) {
+      // One QR code per scene string, so every follow through it carries the same ticket, as on WeChat.
+      let h = this.kAttr ^ 0x3c6ef372;
+      for (let i = 0; i < named.length; i += 1) h = mix32(h ^ named.charCodeAt(i));
+      return { qrScene: 0, qrSceneStr: named, ticket: this.ticket(h) };
+    }
     const h = mix32(mix32(index ^ this.kAttr ^ 0x165667b1) ^ subscribeTime);
     const numeric = h % 10 < 7;
     const qrScene = numeric ? 1 + ((h >>> 4) % 100_000) : 0;
     const qrSceneStr = numeric ? '' : (SCENE_STRINGS[(h >>> 4) % SCENE_STRINGS.length] ?? 'card');
-    // Tickets are base64 of a binary blob holding a weixin.qq.com/q/ URL; this keeps that look.
+    return { qrScene, qrSceneStr, ticket: this.ticket(h) };
+  }
+
+  /** Tickets are base64 of a binary blob holding a weixin.qq.com/q/ URL; this keeps that look. */
+  private ticket(h: number): string {
     const url = `http://weixin.qq.com/q/02${this.fillChars(h, 22)}`;
     const blob = Buffer.concat([Buffer.from([0x81, 0x07, 0x3a, 0x00]), Buffer.from(url, 'latin1'), Buffer.from(hexBytes(h))]);
-    return { qrScene, qrSceneStr, ticket: blob.toString('base64') };
+    return blob.toString('base64');
   }
 
   private fillChars(seed: number, length: number): string {
@@ -485,12 +570,19 @@ export class Population {
     subscribeTime.set(this.subscribeTime);
     const lastEventTime = new Uint32Array(capacity);
     lastEventTime.set(this.lastEventTime);
+    const returned = new Uint8Array(Math.ceil(capacity / 8));
+    returned.set(this.returned);
     this.state = state;
     this.scene = scene;
     this.subscribeTime = subscribeTime;
     this.lastEventTime = lastEventTime;
+    this.returned = returned;
     this.capacity = capacity;
   }
+}
+
+function initialSubscribeTime(h: number): number {
+  return REFERENCE_EPOCH - 1 - (mix32(h ^ 0x5bd1e995) % HISTORY_SECONDS);
 }
 
 function weightedScene(percent: number): number {

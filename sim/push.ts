@@ -46,6 +46,8 @@ export interface Delivery {
   readonly deliveries: number;
   /** HTTP requests made, retries included. */
   readonly attempts: number;
+  /** Requests repeated because the one before failed (WeChat's retries). */
+  readonly retries: number;
   readonly status?: number;
   readonly error?: string;
 }
@@ -147,10 +149,11 @@ export class Pusher {
   }
 
   async deliver(job: PushJob): Promise<Delivery> {
-    if (job.drop) return { dropped: true, deliveries: 0, attempts: 0 };
+    if (job.drop) return { dropped: true, deliveries: 0, attempts: 0, retries: 0 };
     const nonce = String(100_000_000 + Math.floor(this.options.random() * 1_900_000_000));
     const request = buildPushRequest(job.target, job.event, String(this.options.now()), nonce);
     let attempts = 0;
+    let retries = 0;
     let deliveries = 0;
     let status: number | undefined;
     let error: string | undefined;
@@ -158,6 +161,7 @@ export class Pusher {
       let delivered = false;
       for (let attempt = 0; attempt < this.options.attempts && !delivered && !this.closed; attempt += 1) {
         attempts += 1;
+        if (attempt > 0) retries += 1;
         try {
           const reply = await this.post(request);
           status = reply.status;
@@ -176,7 +180,7 @@ export class Pusher {
     }
     if (deliveries === 0) this.options.logger.warn({ url: request.url, openid: job.event.openid, attempts, error }, 'push not delivered');
     return {
-      dropped: false, deliveries, attempts,
+      dropped: false, deliveries, attempts, retries,
       ...(status === undefined ? {} : { status }),
       ...(deliveries > 0 ? {} : { error: error ?? 'simulator shutting down' }),
     };

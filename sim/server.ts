@@ -23,7 +23,7 @@ import type { SimState } from './state.ts';
 import { TokenAuthority } from './tokens.ts';
 import type { PushMode } from './push.ts';
 
-/** HTTP wiring of the simulator: WeChat's API under /cgi-bin/, the simulator's own under /__sim/. */
+/** HTTP wiring of the simulator: WeChat's API under /cgi-bin/ and /datacube/, the simulator's own under /__sim/. */
 
 export interface ReadyAccount {
   readonly appid: string;
@@ -202,7 +202,7 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, api: 
     await admin.handle(req, res, url);
     return;
   }
-  if (!url.pathname.startsWith('/cgi-bin/')) {
+  if (!url.pathname.startsWith('/cgi-bin/') && !url.pathname.startsWith('/datacube/')) {
     req.resume();
     sendJson(res, 404, { errcode: 404, errmsg: `no such path ${url.pathname}` });
     return;

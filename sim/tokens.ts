@@ -1,4 +1,4 @@
-import { beijingDay } from './clock.ts';
+import { beijingDay } from '../lib/wechat/datacube.ts';
 import { deriveChars } from './random.ts';
 
 /**

@@ -200,7 +200,7 @@ describe('admin endpoints', () => {
     const { data } = await sim.get('/__sim/accounts');
     const accounts = data['accounts'] as Record<string, unknown>[];
     assert.equal(accounts.length, 2);
-    assert.deepEqual(Object.keys(accounts[0] ?? {}), ['appid', 'secret', 'token', 'encodingAESKey', 'originalId', 'followers', 'users', 'openidPrefix', 'callbackUrl']);
+    assert.deepEqual(Object.keys(accounts[0] ?? {}), ['appid', 'secret', 'token', 'encodingAESKey', 'originalId', 'followers', 'users', 'changes', 'verified', 'openidPrefix', 'callbackUrl']);
     const openid = (await sim.followers())[3] ?? '';
     const user = await sim.get(`/__sim/accounts/${appid}/users/${openid}`);
     assert.equal(user.data['openid'], openid);

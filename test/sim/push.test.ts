@@ -89,7 +89,7 @@ describe('Pusher', () => {
   });
 
   it('delivers once when the endpoint answers', async () => {
-    assert.deepEqual(await pusher.deliver(job()), { dropped: false, deliveries: 1, attempts: 1, status: 200 });
+    assert.deepEqual(await pusher.deliver(job()), { dropped: false, deliveries: 1, attempts: 1, retries: 0, status: 200 });
     const [push] = receiver.pushes;
     assert.equal(receiver.pushes.length, 1);
     assert.ok(push);
@@ -100,10 +100,10 @@ describe('Pusher', () => {
   it('tries 3 times in all on errors, resending the same request', async () => {
     let calls = 0;
     receiver.responder = () => ({ status: ++calls < 3 ? 500 : 200, body: 'success' });
-    assert.deepEqual(await pusher.deliver(job()), { dropped: false, deliveries: 1, attempts: 3, status: 200 });
+    assert.deepEqual(await pusher.deliver(job()), { dropped: false, deliveries: 1, attempts: 3, retries: 2, status: 200 });
     assert.equal(new Set(receiver.pushes.map((push) => push.query.toString() + push.body)).size, 1);
     receiver.responder = () => ({ status: 503, body: '' });
-    assert.deepEqual(await pusher.deliver(job()), { dropped: false, deliveries: 0, attempts: 3, status: 503, error: 'HTTP 503' });
+    assert.deepEqual(await pusher.deliver(job()), { dropped: false, deliveries: 0, attempts: 3, retries: 2, status: 503, error: 'HTTP 503' });
   });
 
   it('gives up on an endpoint that does not answer in time', async () => {
@@ -123,9 +123,9 @@ describe('Pusher', () => {
   });
 
   it('drops and duplicates on request', async () => {
-    assert.deepEqual(await pusher.deliver(job(subscribe, { drop: true })), { dropped: true, deliveries: 0, attempts: 0 });
+    assert.deepEqual(await pusher.deliver(job(subscribe, { drop: true })), { dropped: true, deliveries: 0, attempts: 0, retries: 0 });
     assert.equal(receiver.pushes.length, 0);
-    assert.deepEqual(await pusher.deliver(job(subscribe, { duplicate: true })), { dropped: false, deliveries: 2, attempts: 2, status: 200 });
+    assert.deepEqual(await pusher.deliver(job(subscribe, { duplicate: true })), { dropped: false, deliveries: 2, attempts: 2, retries: 0, status: 200 });
     assert.equal(receiver.pushes.length, 2);
     assert.equal(receiver.pushes[0]?.body, receiver.pushes[1]?.body);
   });
