@@ -139,6 +139,53 @@ describe('POST /__sim/accounts/:appid/churn', () => {
     }
   });
 
+  it('sends a request\'s follows through a named QR code or scene, and keeps a ledger of every change with its push outcome', async () => {
+    const sim = await startTestSim({ followers: [200], callbackUrl: receiver.base });
+    try {
+      const account = sim.account();
+      const churn = `/__sim/accounts/${account.appid}/churn`;
+      const spring = (await sim.post(churn, { subscribe: 4, qrScene: 'spring', resubscribeRate: 0 })).data['events'] as EventReport[];
+      const pushed = receiver.pushes.map((push) => verifyPush(push, account, 'plain'));
+      assert.deepEqual(pushed.map((fields) => fields['EventKey']), ['qrscene_spring', 'qrscene_spring', 'qrscene_spring', 'qrscene_spring']);
+      assert.equal(new Set(pushed.map((fields) => fields['Ticket'])).size, 1, 'one QR code, one ticket');
+      const springUser = (await sim.get(`/__sim/accounts/${account.appid}/users/${spring[0]?.openid ?? ''}`)).data;
+      assert.deepEqual([springUser['subscribe_scene'], springUser['qr_scene'], springUser['qr_scene_str']], ['ADD_SCENE_QR_CODE', 0, 'spring']);
+
+      receiver.pushes.length = 0;
+      const ads = (await sim.post(churn, { subscribe: 2, scene: 'ADD_SCENE_WECHAT_ADVERTISEMENT', qrRate: 1, resubscribeRate: 0, dropRate: 1 })).data['events'] as EventReport[];
+      assert.equal(receiver.pushes.length, 0);
+      assert.ok(ads.every((event) => event.eventKey === undefined));
+      assert.equal((await sim.get(`/__sim/accounts/${account.appid}/users/${ads[0]?.openid ?? ''}`)).data['subscribe_scene'], 'ADD_SCENE_WECHAT_ADVERTISEMENT');
+      await sim.post(churn, { unsubscribeOpenids: [spring[0]?.openid], dupRate: 1 });
+      receiver.responder = () => ({ status: 500, body: '' });
+      await sim.post(churn, { subscribe: 1, scene: 'ADD_SCENE_SEARCH', resubscribeRate: 0 });
+      await sim.post('/__sim/callback', { url: null });
+      const quiet = (await sim.post(churn, { unsubscribe: 1 })).data['events'] as EventReport[];
+
+      const res = await sim.http.get<string>(`/__sim/accounts/${account.appid}/ledger`, { responseType: 'text' });
+      assert.equal(res.headers['content-type'], 'application/x-ndjson; charset=utf-8');
+      assert.equal(res.headers['x-sim-ledger-size'], '9');
+      const ledger = res.data.trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+      const brief = (entry: Record<string, unknown>): unknown[] => [entry['seq'], entry['openid'], entry['type'], entry['scene'], entry['userSource'], entry['qrScene'], entry['returning'], entry['push']];
+      const leaving = quiet[0]?.openid ?? '';
+      const left = ledger[8] ?? {};
+      assert.deepEqual(ledger.map(brief), [
+        ...spring.map((event, i) => [i, event.openid, 'subscribe', 'ADD_SCENE_QR_CODE', 30, 'spring', false, 'delivered']),
+        ...ads.map((event, i) => [4 + i, event.openid, 'subscribe', 'ADD_SCENE_WECHAT_ADVERTISEMENT', 100, null, false, 'dropped']),
+        [6, spring[0]?.openid, 'unsubscribe', 'ADD_SCENE_QR_CODE', 30, 'spring', false, 'delivered'],
+        [7, ledger[7]?.['openid'], 'subscribe', 'ADD_SCENE_SEARCH', 1, null, false, 'failed'],
+        [8, leaving, 'unsubscribe', left['scene'], left['userSource'], left['qrScene'], false, 'not-pushed'],
+      ]);
+      assert.ok(ledger.every((entry) => entry['appid'] === account.appid && typeof entry['at'] === 'number'));
+      assert.equal(ledger[0]?.['at'], spring[0]?.createTime);
+      const from = await sim.http.get<string>(`/__sim/accounts/${account.appid}/ledger?from=7`, { responseType: 'text' });
+      assert.deepEqual(from.data.trimEnd().split('\n').map((line) => (JSON.parse(line) as { seq: number }).seq), [7, 8]);
+      assert.equal((await sim.get(`/__sim/accounts/${account.appid}`)).data['changes'], 9);
+    } finally {
+      await sim.close();
+    }
+  });
+
   it('reports pushes the endpoint failed, after 3 attempts each', async () => {
     const sim = await startTestSim({ followers: [50], callbackUrl: receiver.base });
     try {
@@ -236,7 +283,7 @@ describe('admin endpoints', () => {
       { busyrate: 1 }, { busyRate: 2 }, { busyRate: '0.5' }, { latencyMs: 1.5 }, { perMinuteLimit: -1 },
       { quotaRemaining: -3 }, { dailyLimits: { '/cgi-bin/nope': 1 } }, { failNext: { errcode: 0 } },
       { failNext: { errcode: 1, api: 'user/get' } }, { failNext: [{ errcode: 1, when: 2 }] }, { clearQuota: 'yes' },
-      { busyRate: 0.5, failNext: 'soon' },
+      { busyRate: 0.5, failNext: 'soon' }, { verified: 'no' }, { verified: 0 },
     ]) {
       const res = await sim.post(url, body);
       assert.equal(res.status, 400, JSON.stringify(body));
@@ -260,6 +307,17 @@ describe('admin endpoints', () => {
       ['POST', churnUrl, { unsubscribeOpenids: ['nobody'] }, 409],
       ['POST', churnUrl, { unsubscribeOpenids: 'x' }, 400],
       ['POST', churnUrl, { surprise: 1 }, 400],
+      ['POST', churnUrl, { subscribe: 1, scene: 'ADD_SCENE_NOPE' }, 400],
+      ['POST', churnUrl, { subscribe: 1, scene: 3 }, 400],
+      ['POST', churnUrl, { subscribe: 1, qrScene: '' }, 400],
+      ['POST', churnUrl, { subscribe: 1, qrScene: 'x'.repeat(65) }, 400],
+      ['POST', churnUrl, { subscribe: 1, qrScene: 'a\nb' }, 400],
+      ['POST', churnUrl, { subscribe: 1, qrScene: 'a]]>b' }, 400],
+      ['POST', churnUrl, { subscribe: 1, qrScene: 7 }, 400],
+      ['POST', churnUrl, { subscribe: 1, qrScene: 'spring', scene: 'ADD_SCENE_SEARCH' }, 400],
+      ['GET', `/__sim/accounts/${appid}/ledger?from=-1`, undefined, 400],
+      ['GET', `/__sim/accounts/${appid}/ledger?from=x`, undefined, 400],
+      ['POST', `/__sim/accounts/${appid}/ledger`, {}, 405],
       ['GET', churnUrl, undefined, 405],
       ['POST', '/__sim/accounts/wx0000000000000000/churn', { subscribe: 1 }, 404],
       ['GET', '/__sim/accounts/%E0%A4%A/followers', undefined, 400],

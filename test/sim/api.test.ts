@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { beijingDay, dayDate } from '../../lib/wechat/datacube.ts';
 import { startTestSim, type TestSim } from './helpers.ts';
 
 const SIZES = [0, 1, 9_999, 10_000, 10_001, 25_000] as const;
@@ -324,5 +325,95 @@ describe('user info', () => {
     assert.equal((await sim.get('/cgi-bin/user/info', { access_token: token, openid: 'nobody' })).data['errcode'], 40003);
     const stats = await sim.stats();
     assert.equal(stats.calls['/cgi-bin/user/info/batchget']?.errors['40032'], 2);
+  });
+});
+
+describe('POST /datacube/getusersummary and /datacube/getusercumulate', () => {
+  let sim: TestSim;
+  /** The China day of the churn: the simulated clock's tomorrow, so the test owns the whole day. */
+  let day: number;
+  const startOf = (d: number): number => d * 86_400 - 8 * 3600;
+  const datacube = async (api: 'getusersummary' | 'getusercumulate', begin: number | string, end: number | string, i = 0): Promise<Record<string, unknown>> => {
+    const body = { begin_date: typeof begin === 'number' ? dayDate(begin) : begin, end_date: typeof end === 'number' ? dayDate(end) : end };
+    return (await sim.post(`/datacube/${api}`, body, { access_token: await sim.token(i) })).data;
+  };
+
+  before(async () => {
+    sim = await startTestSim({ followers: [100, 50] });
+    day = beijingDay((await sim.get('/__sim/clock')).data['now'] as number) + 1;
+    await sim.clockTo(startOf(day) + 10 * 3600);
+    const churn = `/__sim/accounts/${sim.account(0).appid}/churn`;
+    const spring = await sim.post(churn, { subscribe: 3, qrScene: 'spring', resubscribeRate: 0 });
+    assert.equal(spring.status, 200, JSON.stringify(spring.data));
+    assert.equal((await sim.post(churn, { subscribe: 2, scene: 'ADD_SCENE_CHANNELS', resubscribeRate: 0 })).status, 200);
+    const first = (spring.data['events'] as { openid: string }[])[0]?.openid;
+    assert.equal((await sim.post(churn, { unsubscribeOpenids: [first] })).status, 200);
+    await sim.clockTo(startOf(day + 1) + 7 * 3600);
+  });
+  after(() => sim.close());
+
+  it('leaves yesterday out before 08:00 China time: an empty list when it is all that was asked', async () => {
+    assert.deepEqual(await datacube('getusersummary', day, day), { list: [] });
+    assert.deepEqual(await datacube('getusercumulate', day, day), { list: [] });
+    assert.deepEqual(await datacube('getusercumulate', day - 1, day), { list: [{ ref_date: dayDate(day - 1), cumulate_user: 100 }] });
+  });
+
+  it('answers yesterday from 08:00: follows by source, unfollows by the source of the follow they end, followers at the end of each day', async () => {
+    await sim.clockTo(startOf(day + 1) + 8 * 3600);
+    assert.deepEqual(await datacube('getusersummary', day - 1, day), {
+      list: [
+        { ref_date: dayDate(day - 1), user_source: 0, new_user: 0, cancel_user: 0 },
+        { ref_date: dayDate(day), user_source: 30, new_user: 3, cancel_user: 1 },
+        { ref_date: dayDate(day), user_source: 200, new_user: 2, cancel_user: 0 },
+      ],
+    });
+    assert.deepEqual(await datacube('getusercumulate', day - 6, day), {
+      list: [100, 100, 100, 100, 100, 100, 104].map((cumulate_user, i) => ({ ref_date: dayDate(day - 6 + i), cumulate_user })),
+    });
+    assert.deepEqual(await datacube('getusersummary', day, day, 1), { list: [{ ref_date: dayDate(day), user_source: 0, new_user: 0, cancel_user: 0 }] });
+  });
+
+  it('refuses as WeChat does: 61501 for over 7 days, reversed or today and later, 61500 for malformed dates', async () => {
+    const cases: [number | string, number | string, number][] = [
+      [day - 7, day, 61501], [day, day - 1, 61501], [day + 1, day + 1, 61501], [day, day + 1, 61501], [day + 5, day + 6, 61501],
+      ['2026-1-01', day, 61500], [day, 'yesterday', 61500], ['2026-02-30', day, 61500],
+    ];
+    for (const [begin, end, errcode] of cases) {
+      const answer = await datacube('getusersummary', begin, end);
+      assert.equal(answer['errcode'], errcode, `${String(begin)}..${String(end)}: ${JSON.stringify(answer)}`);
+      assert.match(answer['errmsg'] as string, /^date (range|format) error: .* rid: [0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}$/);
+    }
+    const token = await sim.token();
+    assert.equal((await sim.post('/datacube/getusercumulate', '', { access_token: token })).data['errcode'], 44002);
+    assert.equal((await sim.post('/datacube/getusercumulate', '{"begin_date":', { access_token: token })).data['errcode'], 47001);
+    assert.equal((await sim.get('/datacube/getusercumulate', { access_token: token })).data['errcode'], 43002);
+    assert.equal((await sim.post('/datacube/getusercumulate', { begin_date: dayDate(day), end_date: dayDate(day) })).data['errcode'], 41001);
+    assert.equal((await sim.post('/datacube/getusersummary', { begin_date: dayDate(day), end_date: dayDate(day) }, { access_token: 'not a token!' })).data['errcode'], 40014);
+    assert.equal((await sim.post('/datacube/nothing', {}, { access_token: token })).status, 404);
+  });
+
+  it('answers 48001 to an account that is not verified, until it is', async () => {
+    const faults = `/__sim/accounts/${sim.account(1).appid}/faults`;
+    assert.equal((await sim.post(faults, { verified: false })).data['verified'], false);
+    for (const api of ['getusersummary', 'getusercumulate'] as const) {
+      const answer = await datacube(api, day, day, 1);
+      assert.equal(answer['errcode'], 48001);
+      assert.match(answer['errmsg'] as string, /^api unauthorized rid: /);
+    }
+    assert.equal((await sim.get(faults)).data['verified'], false);
+    assert.equal((await sim.post(faults, { verified: true })).data['verified'], true);
+    assert.deepEqual(await datacube('getusercumulate', day, day, 1), { list: [{ ref_date: dayDate(day), cumulate_user: 50 }] });
+  });
+
+  it('counts calls against a daily quota per API', async () => {
+    const appid = sim.account(1).appid;
+    await sim.post(`/__sim/accounts/${appid}/faults`, { quotaRemaining: { '/datacube/getusercumulate': 1 } });
+    assert.deepEqual(await datacube('getusercumulate', day, day, 1), { list: [{ ref_date: dayDate(day), cumulate_user: 50 }] });
+    assert.equal((await datacube('getusercumulate', day, day, 1))['errcode'], 45009);
+    assert.deepEqual(await datacube('getusersummary', day, day, 1), { list: [{ ref_date: dayDate(day), user_source: 0, new_user: 0, cancel_user: 0 }] });
+    const quota = await sim.post('/cgi-bin/openapi/quota/get', { cgi_path: '/datacube/getusercumulate' }, { access_token: await sim.token(1) });
+    assert.deepEqual(quota.data['quota'], { daily_limit: 1000, used: 1000, remain: 0 });
+    const stats = await sim.stats(1);
+    assert.ok((stats.calls['/datacube/getusercumulate']?.errors['45009'] ?? 0) >= 1);
   });
 });

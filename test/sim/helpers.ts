@@ -66,6 +66,14 @@ export class TestSim {
     }
   }
 
+  /** Moves the simulated clock forward to `seconds` (Unix time), which must not lie in its past. */
+  async clockTo(seconds: number): Promise<void> {
+    const { data } = await this.get('/__sim/clock');
+    const advanceSeconds = seconds - (data['nowMs'] as number) / 1000;
+    assert.ok(advanceSeconds >= 0, `the simulated clock is already past ${seconds}`);
+    assert.equal((await this.post('/__sim/clock', { advanceSeconds })).status, 200);
+  }
+
   async stats(i = 0): Promise<SimStats> {
     return (await this.http.get<SimStats>(`/__sim/accounts/${this.account(i).appid}/stats`)).data;
   }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { PAGE_SIZE, Population, SCENES } from '../../sim/population.ts';
+import { INITIAL_HISTORY, PAGE_SIZE, Population, SCENES, qrKey, type Scene } from '../../sim/population.ts';
 import { Rng } from '../../sim/random.ts';
 
 const OPENID = /^o[A-Za-z0-9_-]{27}$/;
@@ -180,6 +181,85 @@ describe('Population', () => {
     assert.ok(scenes.size >= 8, `a mix of scenes, got ${[...scenes].join(',')}`);
     assert.ok([...scenes].every((scene) => (SCENES as readonly string[]).includes(scene)));
     assert.equal(new Population({ seed: 1, account: 2, followers: 5 }).user(0).unionid, undefined);
+  });
+
+  it('draws unnamed follows exactly as before scenes could be named, so seeded runs repeat', () => {
+    const population = new Population({ seed: 5, account: 1, followers: 2000 });
+    const rng = new Rng(9);
+    const lines: string[] = [];
+    for (let i = 0; i < 200; i += 1) {
+      const event = i % 3 === 2 ? population.unsubscribe(rng, 1_800_000_000 + i) : population.subscribe(rng, 1_800_000_000 + i, { resubscribeRate: 0.2, qrRate: 0.4 });
+      lines.push(`${event?.type} ${event?.openid} ${event?.createTime} ${event?.scene} ${event?.eventKey} ${event?.ticket} ${event?.resubscribe}`);
+    }
+    // The fingerprint of these 200 events as the simulator drew them before this change.
+    assert.equal(createHash('sha256').update(lines.join('\n')).digest('hex'), '2759c795e25193e3760107c0a21fb52176e28d3c9c9333b001ae61fa8fcf1848');
+  });
+
+  it('sends every follow of a request through a named scene or QR code, one ticket per QR code', () => {
+    const population = new Population({ seed: 4, account: 1, followers: 10, formerFollowers: 0 });
+    const rng = new Rng(9);
+    const spring = { ...NO_CHOICE, qrScene: '春季活动-2026' };
+    const [a, b] = [population.subscribe(rng, 1_800_000_000, spring), population.subscribe(rng, 1_800_000_000, spring)];
+    for (const event of [a, b]) {
+      assert.equal(event.scene, 'ADD_SCENE_QR_CODE');
+      assert.equal(event.eventKey, 'qrscene_春季活动-2026');
+      assert.deepEqual(event.source, { scene: 'ADD_SCENE_QR_CODE', qrScene: '春季活动-2026', returning: false });
+      assert.deepEqual(population.user(event.index).qr, { qrScene: 0, qrSceneStr: '春季活动-2026', ticket: event.ticket });
+    }
+    assert.equal(a.ticket, b.ticket);
+    assert.match(a.ticket ?? '', /^[A-Za-z0-9+/]+=*$/);
+    assert.notEqual(population.subscribe(rng, 1_800_000_000, { ...NO_CHOICE, qrScene: 'autumn' }).ticket, a.ticket);
+
+    const channels = population.subscribe(rng, 1_800_000_000, { ...NO_CHOICE, qrRate: 1, scene: 'ADD_SCENE_CHANNELS' });
+    assert.deepEqual([channels.scene, channels.eventKey, channels.ticket], ['ADD_SCENE_CHANNELS', undefined, undefined]);
+    assert.deepEqual(channels.source, { scene: 'ADD_SCENE_CHANNELS', qrScene: undefined, returning: false });
+    assert.equal(population.user(channels.index).scene, 'ADD_SCENE_CHANNELS');
+    const someQr = population.subscribe(rng, 1_800_000_000, { ...NO_CHOICE, scene: 'ADD_SCENE_QR_CODE' });
+    const qr = population.user(someQr.index).qr;
+    assert.ok(qr);
+    assert.equal(someQr.eventKey, `qrscene_${qrKey(qr)}`);
+    assert.throws(() => population.subscribe(rng, 1_800_000_000, { ...NO_CHOICE, scene: 'ADD_SCENE_SEARCH', qrScene: 'x' }), RangeError);
+  });
+
+  it('tells where the follow an unfollow ends came from, and whether it was a return', () => {
+    const population = new Population({ seed: 4, account: 1, followers: 10, formerFollowers: 0 });
+    const rng = new Rng(3);
+    const initial = population.user(2);
+    const left = population.unsubscribe(rng, 1_800_000_000, 2);
+    assert.deepEqual(left?.source, { scene: initial.scene, qrScene: initial.qr === undefined ? undefined : qrKey(initial.qr), returning: false });
+    const back = population.subscribe(rng, 1_800_000_010, { ...NO_CHOICE, qrScene: 'poster' }, 2);
+    assert.deepEqual(back.source, { scene: 'ADD_SCENE_QR_CODE', qrScene: 'poster', returning: true });
+    assert.deepEqual(population.unsubscribe(rng, 1_800_000_020, 2)?.source, back.source);
+    const again = population.subscribe(rng, 1_800_000_030, { ...NO_CHOICE, scene: 'ADD_SCENE_SEARCH' }, 2);
+    assert.equal(population.user(2).qr, undefined, 'the named QR code belonged to the earlier follow');
+    assert.deepEqual(population.unsubscribe(rng, 1_800_000_040, 2)?.source, { scene: 'ADD_SCENE_SEARCH', qrScene: undefined, returning: true });
+    assert.equal(again.resubscribe, true);
+    const fresh = population.subscribe(rng, 1_800_000_050, NO_CHOICE);
+    assert.equal(fresh.source.returning, false);
+    assert.equal(population.unsubscribe(rng, 1_800_000_060, fresh.index)?.source.returning, false);
+  });
+
+  it('derives the initial population\'s history: each user followed once, former followers left again, all before 2024', () => {
+    const population = new Population({ seed: 6, account: 2, followers: 3000 });
+    const follows = new Map<Scene, number>();
+    let unfollows = 0;
+    population.forEachInitialChange((type, at, scene) => {
+      assert.ok(at >= INITIAL_HISTORY.from && at <= INITIAL_HISTORY.to, `${at} lies outside the initial history`);
+      if (type === 'subscribe') follows.set(scene, (follows.get(scene) ?? 0) + 1);
+      else unfollows += 1;
+    });
+    assert.equal(unfollows, 150);
+    const expected = new Map<Scene, number>();
+    for (let index = 0; index < population.userCount; index += 1) {
+      const scene = population.user(index).scene;
+      expected.set(scene, (expected.get(scene) ?? 0) + 1);
+    }
+    assert.deepEqual(follows, expected);
+    // Churn changes the users, not their history.
+    population.unsubscribe(new Rng(1), 1_800_000_000, 0);
+    let after = 0;
+    population.forEachInitialChange(() => { after += 1; });
+    assert.equal(after, 3150 + 150);
   });
 
   it('handles an empty account', () => {
