@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { ErrorCode, isWxsyncError } from '../../../lib/errors.ts';
 import {
   MAX_DATACUBE_ROWS,
@@ -18,6 +18,7 @@ import {
 import { wechatError } from '../../../lib/wechat/errors.ts';
 import type { JsonObject } from '../../../lib/wechat/http.ts';
 import { failure } from '../../support/errors.ts';
+import { SimHarness } from './sim-harness.ts';
 
 const WEEK = { from: '2026-11-16', to: '2026-11-22' };
 const summaryRow = (ref_date: string, user_source: unknown, new_user: unknown, cancel_user: unknown): JsonObject => ({ ref_date, user_source, new_user, cancel_user });
@@ -218,5 +219,102 @@ describe('fetchUserSummary and fetchUserCumulate', () => {
     assert.equal((await failure(fetchUserCumulate(range, '2026-11-01', '2026-11-02', { now: EARLY }))).code, ErrorCode.WechatRequestInvalid);
     const hostile = new ScriptedSource(() => ({ list: [summaryRow('2026-11-01', 0, -3, 0)] }));
     assert.equal((await failure(fetchUserSummary(hostile, '2026-11-01', '2026-11-02', { now: EARLY }))).code, ErrorCode.WechatBadAnswer);
+  });
+});
+
+describe('datacube against the simulator', () => {
+  let harness: SimHarness;
+  /** wxsync's clock is the simulator's, so both agree on which day is today as the test moves time. */
+  let now: () => number;
+  let day: number;
+  const startOf = (d: number): number => d * 86_400 - 8 * 3600;
+  const clockTo = async (seconds: number): Promise<void> => {
+    await harness.admin('POST', '/__sim/clock', { advanceSeconds: seconds - now() / 1000 });
+  };
+  const churn = (body: Record<string, unknown>): Promise<Record<string, unknown>> => harness.admin('POST', `/__sim/accounts/${harness.account(0).appid}/churn`, body);
+
+  before(async () => {
+    harness = await SimHarness.start({ followers: [300, 20] });
+    const clock = harness.sim.state.clock;
+    now = () => clock.nowMs();
+    day = beijingDay(clock.nowSeconds()) + 1;
+  });
+  after(() => harness.close());
+
+  it('fetches new, cancelled and cumulated followers equal to what the churn made, per day and source', async () => {
+    await clockTo(startOf(day) + 10 * 3600);
+    const made = [await churn({ subscribe: 40, unsubscribe: 15 }), await churn({ subscribe: 5, qrScene: 'spring', resubscribeRate: 0 })];
+    await clockTo(startOf(day + 1) + 23 * 3600);
+    made.push(await churn({ subscribe: 3, unsubscribe: 7 }));
+    await clockTo(startOf(day + 2) + 9 * 3600);
+
+    // What the churn said it did, and where the ledger says each change came from.
+    const expected = new Map<string, { newUsers: number; cancelUsers: number; bySource: Record<number, { new: number; cancel: number }> }>();
+    const res = await fetch(`${harness.apiBase}/__sim/accounts/${harness.account(0).appid}/ledger`);
+    const ledger = (await res.text()).trimEnd().split('\n').map((line) => JSON.parse(line) as { openid: string; type: string; at: number; userSource: number });
+    const events = made.flatMap((summary) => summary['events'] as { openid: string; type: string; createTime: number }[]);
+    assert.deepEqual(ledger.map((entry) => [entry.openid, entry.type, entry.at]), events.map((event) => [event.openid, event.type, event.createTime]));
+    for (const entry of ledger) {
+      const date = dayDate(beijingDay(entry.at));
+      const figures = expected.get(date) ?? { newUsers: 0, cancelUsers: 0, bySource: {} };
+      const source = figures.bySource[entry.userSource] ?? { new: 0, cancel: 0 };
+      if (entry.type === 'subscribe') {
+        figures.newUsers += 1;
+        source.new += 1;
+      } else {
+        figures.cancelUsers += 1;
+        source.cancel += 1;
+      }
+      figures.bySource[entry.userSource] = source;
+      expected.set(date, figures);
+    }
+    assert.deepEqual([...expected.keys()], [dayDate(day), dayDate(day + 1)]);
+    assert.equal(expected.get(dayDate(day))?.newUsers, 45);
+    assert.ok((expected.get(dayDate(day))?.bySource[30]?.new ?? 0) >= 5);
+
+    const client = harness.client(0, { now });
+    const summary = await fetchUserSummary(client, dayDate(day - 1), dayDate(day + 3), { now });
+    assert.deepEqual(summary, {
+      days: [
+        { day: dayDate(day - 1), ready: true, newUsers: 0, cancelUsers: 0, bySource: { 0: { new: 0, cancel: 0 } } },
+        { day: dayDate(day), ready: true, ...expected.get(dayDate(day)) },
+        { day: dayDate(day + 1), ready: true, ...expected.get(dayDate(day + 1)) },
+      ],
+      skippedFrom: dayDate(day + 2),
+    });
+    const cumulate = await fetchUserCumulate(client, dayDate(day - 1), dayDate(day + 1), { now });
+    assert.deepEqual(cumulate, {
+      days: [
+        { day: dayDate(day - 1), ready: true, cumulate: 300 },
+        { day: dayDate(day), ready: true, cumulate: 330 },
+        { day: dayDate(day + 1), ready: true, cumulate: 326 },
+      ],
+    });
+    assert.equal((await harness.followers(0)).length, 326);
+  });
+
+  it('reports yesterday not ready before 08:00 China time, and ready after', async () => {
+    await clockTo(startOf(day + 3) + 7 * 3600);
+    const client = harness.client(0, { now });
+    assert.deepEqual(await fetchUserCumulate(client, dayDate(day + 1), dayDate(day + 2), { now }), {
+      days: [{ day: dayDate(day + 1), ready: true, cumulate: 326 }, { day: dayDate(day + 2), ready: false }],
+    });
+    await clockTo(startOf(day + 3) + 8 * 3600 + 1);
+    assert.deepEqual((await fetchUserSummary(client, dayDate(day + 2), dayDate(day + 2), { now })).days, [
+      { day: dayDate(day + 2), ready: true, newUsers: 0, cancelUsers: 0, bySource: { 0: { new: 0, cancel: 0 } } },
+    ]);
+  });
+
+  it('refreshes an expired token, and says WeChat offers an unverified account no datacube', async () => {
+    const client = harness.client(1, { now });
+    const yesterday = dayDate(beijingDay(now() / 1000) - 1);
+    assert.deepEqual((await fetchUserCumulate(client, yesterday, yesterday, { now })).days, [{ day: yesterday, ready: true, cumulate: 20 }]);
+    await harness.admin('POST', `/__sim/accounts/${harness.account(1).appid}/expire-tokens`);
+    assert.deepEqual((await fetchUserCumulate(client, yesterday, yesterday, { now })).days, [{ day: yesterday, ready: true, cumulate: 20 }]);
+    await harness.faults(1, { verified: false });
+    const error = await failure(fetchUserSummary(client, yesterday, yesterday, { now }));
+    assert.equal(error.code, ErrorCode.WechatAccountUnverified);
+    assert.match(error.message, new RegExp(`^${harness.account(1).appid} is not a verified account`));
+    assert.equal((await harness.calls(1, USER_SUMMARY_API)).errors['48001'], 1);
   });
 });
