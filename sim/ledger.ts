@@ -116,11 +116,15 @@ export class Ledger {
     };
   }
 
-  /** Entries from `from` on as JSON lines, in chunks of up to `chunkLines` lines, for streaming. */
+  /**
+   * Entries from `from` up to the size when reading began, as JSON lines in chunks of up to `chunkLines`
+   * lines, for streaming; changes made while it streams are left for the next read (`from`).
+   */
   *lines(appid: string, from = 0, chunkLines = 10_000): Generator<string> {
-    for (let start = from; start < this.count; start += chunkLines) {
+    const size = this.count;
+    for (let start = from; start < size; start += chunkLines) {
       let chunk = '';
-      const end = Math.min(this.count, start + chunkLines);
+      const end = Math.min(size, start + chunkLines);
       for (let seq = start; seq < end; seq += 1) chunk += `${JSON.stringify(this.entry(seq, appid))}\n`;
       yield chunk;
     }
