@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { ErrorCode, WxsyncError } from './errors.ts';
 import { redactText, type LogLevel } from './logger.ts';
 import { isHttpUrl } from './http-url.ts';
+import { checkTimeZone } from './time-zone.ts';
 
 /** The package root: the Kafka jar cache and the SQL files are found relative to it, not to the cwd. */
 export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -137,6 +138,8 @@ export interface Config {
     readonly userGetDailyQuota: number;
     /** batchget calls in flight per snapshot. */
     readonly batchgetConcurrency: number;
+    /** Complete snapshots per account whose members are kept; older snapshots' members are dropped after a reconcile. */
+    readonly keep: number;
   };
   readonly reconcile: {
     /** δ: events at or after T0 − δ are newer than the snapshot (clock skew, WeChat's retry window). */
@@ -149,6 +152,12 @@ export interface Config {
     readonly loadTimeoutMs: number;
     /** How often the role looks for complete, loaded snapshots not reconciled yet. */
     readonly pollMs: number;
+  };
+  readonly reports: {
+    /** IANA zone of report days, weeks and months: Beijing by default, as WeChat's own figures count days. */
+    readonly tz: string;
+    /** How long a report waits for a refresh of the churn rollups it asked for (--fresh). */
+    readonly refreshTimeoutMs: number;
   };
   readonly wechatApiBase: string;
   readonly accounts: readonly Account[];
@@ -228,6 +237,9 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   if (controllerPort === localPort) problems.push('WXSYNC_KAFKA_CONTROLLER_PORT must differ from the broker port');
 
   const dataDir = path.resolve(cwd, str('WXSYNC_DATA_DIR', './data'));
+  const reportTz = str('WXSYNC_REPORT_TZ', 'Asia/Shanghai');
+  const tzProblem = checkTimeZone(reportTz);
+  if (tzProblem !== undefined) problems.push(`WXSYNC_REPORT_TZ: ${tzProblem}`);
   const adminTokenRaw = env['WXSYNC_ADMIN_TOKEN'];
   let adminToken: string | undefined;
   if (adminTokenRaw !== undefined && adminTokenRaw.trim() !== '') {
@@ -313,6 +325,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       resumeMaxAgeMs: int('WXSYNC_SNAPSHOT_RESUME_MAX_AGE_S', 3600, 0, 7 * 24 * 3600) * 1000,
       userGetDailyQuota: int('WXSYNC_USER_GET_DAILY_QUOTA', 500, 1, 100_000_000),
       batchgetConcurrency: int('WXSYNC_BATCHGET_CONCURRENCY', 4, 1, 64),
+      // At least two: a comparison reads the last two complete snapshots.
+      keep: int('WXSYNC_SNAPSHOT_KEEP', 7, 2, 10_000),
     },
     reconcile: {
       windowMarginMs: int('WXSYNC_RECONCILE_WINDOW_MARGIN_S', 60, 0, 86_400) * 1000,
@@ -321,6 +335,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       loadTimeoutMs: int('WXSYNC_RECONCILE_LOAD_TIMEOUT_S', 600, 1, 86_400) * 1000,
       pollMs: int('WXSYNC_RECONCILE_POLL_S', 10, 1, 3600) * 1000,
     },
+    reports: { tz: reportTz, refreshTimeoutMs: int('WXSYNC_REPORT_REFRESH_TIMEOUT_S', 600, 1, 86_400) * 1000 },
     wechatApiBase: wechatApiBase.replace(/\/+$/, ''),
     accounts,
   };

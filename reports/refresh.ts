@@ -1,0 +1,137 @@
+/**
+ * The churn rollups (sql/012) are refreshable materialized views: ClickHouse recomputes them on their schedule in
+ * its own threads. wxsync also asks for a refresh when corrections are loaded and when a report wants the
+ * newest figures, and must know when one that saw everything loaded before the ask has finished.
+ *
+ * That is told by polling system.view_refreshes, not by SYSTEM WAIT VIEW: chDB runs one query at a time per
+ * process, so a wait of seconds would hold back every insert of the consumer.
+ */
+import type { ClickHouseClient } from '@clickhouse/client';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ErrorCode, WxsyncError, describeError } from '../lib/errors.ts';
+import type { Logger } from '../lib/logger.ts';
+
+/** In refresh order: churn_hourly is computed from follow_spells. */
+export const ROLLUP_VIEWS = ['follow_spells_refresh', 'churn_hourly_refresh'] as const;
+const POLL_MS = 100;
+
+export interface ViewRefresh {
+  readonly status: string;
+  /** Unix seconds the latest refresh attempt (and the latest successful one) started; null before any. */
+  readonly lastRefresh: number | null;
+  readonly lastSuccess: number | null;
+  readonly exception: string;
+}
+
+export async function viewRefresh(clickhouse: ClickHouseClient, database: string, view: string): Promise<ViewRefresh | undefined> {
+  const rows = await (await clickhouse.query({
+    query: `SELECT status, toUnixTimestamp(last_refresh_time) AS last_refresh, toUnixTimestamp(last_success_time) AS last_success, exception
+      FROM system.view_refreshes WHERE database = {db:String} AND view = {view:String}`,
+    query_params: { db: database, view }, format: 'JSONEachRow',
+  })).json<{ status: string; last_refresh: number | null; last_success: number | null; exception: string }>();
+  const [row] = rows;
+  if (row === undefined) return undefined;
+  return { status: row.status, lastRefresh: row.last_refresh, lastSuccess: row.last_success, exception: row.exception };
+}
+
+/**
+ * What polling decides: a refresh that began at or after `mark` (Unix seconds) has finished (`done`) or failed,
+ * or one is still to come or running (`wait`).
+ */
+export function refreshOutcome(state: ViewRefresh, mark: number): 'done' | 'failed' | 'wait' {
+  if (state.status === 'Running' || state.lastRefresh === null || state.lastRefresh < mark) return 'wait';
+  if (state.lastSuccess !== null && state.lastSuccess >= mark) return 'done';
+  return state.exception === '' ? 'wait' : 'failed';
+}
+
+export interface RefreshOptions {
+  readonly timeoutMs: number;
+  readonly signal?: AbortSignal;
+}
+
+async function poll(clickhouse: ClickHouseClient, database: string, view: string, until: (state: ViewRefresh) => boolean, deadline: number, signal?: AbortSignal): Promise<ViewRefresh> {
+  for (;;) {
+    const state = await viewRefresh(clickhouse, database, view);
+    if (state === undefined) throw new WxsyncError(ErrorCode.ClickHouseFailed, `${database}.${view} does not exist: run wxsync migrate`);
+    if (until(state)) return state;
+    if (Date.now() > deadline) throw new WxsyncError(ErrorCode.ClickHouseFailed, `${database}.${view} did not finish refreshing in time`, { retriable: true });
+    await sleep(POLL_MS, undefined, signal === undefined ? {} : { signal });
+  }
+}
+
+/**
+ * Refreshes every rollup, in order, each from a start after this call began, and returns when all have
+ * finished. A refresh already running is let finish first: it may have begun before rows this call must see.
+ */
+export async function refreshRollups(clickhouse: ClickHouseClient, database: string, options: RefreshOptions): Promise<void> {
+  const deadline = Date.now() + options.timeoutMs;
+  for (const view of ROLLUP_VIEWS) {
+    await poll(clickhouse, database, view, (s) => s.status !== 'Running', deadline, options.signal);
+    // Refresh times are whole seconds: start in a second no earlier refresh can carry.
+    const mark = Math.floor(Date.now() / 1000) + 1;
+    await sleep(mark * 1000 - Date.now(), undefined, options.signal === undefined ? {} : { signal: options.signal });
+    await clickhouse.command({ query: `SYSTEM REFRESH VIEW ${database}.${view}` });
+    const state = await poll(clickhouse, database, view, (s) => refreshOutcome(s, mark) !== 'wait', deadline, options.signal);
+    if (refreshOutcome(state, mark) === 'failed') {
+      throw new WxsyncError(ErrorCode.ClickHouseFailed, `refreshing ${database}.${view} failed: ${state.exception}`, { retriable: true });
+    }
+  }
+}
+
+/** When the rollups' data was read: the start of churn_hourly's source refresh; null before the first. */
+export async function rollupsAsOf(clickhouse: ClickHouseClient, database: string): Promise<string | null> {
+  const [spells, hourly] = await Promise.all(ROLLUP_VIEWS.map((view) => viewRefresh(clickhouse, database, view)));
+  const seconds = Math.min(spells?.lastSuccess ?? 0, hourly?.lastSuccess ?? 0);
+  return seconds === 0 ? null : new Date(seconds * 1000).toISOString();
+}
+
+/**
+ * Refreshes the rollups soon after it is asked (corrections loaded), a few seconds after the last ask so a
+ * stream of batches costs one refresh, never two at once; asks during a refresh bring one more after it.
+ */
+export class RollupRefresher {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  private readonly abort = new AbortController();
+
+  constructor(
+    private readonly clickhouse: ClickHouseClient,
+    private readonly database: string,
+    private readonly logger: Logger,
+    private readonly delayMs = 3000,
+    private readonly timeoutMs = 600_000,
+  ) {}
+
+  request(): void {
+    if (this.stopped) return;
+    if (this.running !== undefined) {
+      this.again = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => { this.run(); }, this.delayMs);
+    this.timer.unref();
+  }
+
+  private run(): void {
+    this.timer = undefined;
+    this.running = refreshRollups(this.clickhouse, this.database, { timeoutMs: this.timeoutMs, signal: this.abort.signal })
+      .catch((error: unknown) => { if (!this.stopped) this.logger.warn({ err: describeError(error) }, 'churn rollups not refreshed; their schedule will'); })
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.request();
+        }
+      });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.abort.abort();
+    await this.running;
+  }
+}
