@@ -1,19 +1,22 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { RoleStarter } from '../lib/role.ts';
+import { historyFor } from '../producers/reconcile/compare.ts';
+import { historyRoutes } from '../producers/reconcile/compare-api.ts';
 import { followerLines } from './followers.ts';
 
 const FOLLOWERS = /^\/api\/followers\/([A-Za-z0-9_-]{1,64})$/;
 
 /**
  * The read side of the store over HTTP, so CLI commands work while `wxsync run` holds the embedded store
- * (⚑ one chDB directory, one process). `GET /api/followers/<appid>`: one openid per line.
+ * (⚑ one chDB directory, one process). `GET /api/followers/<appid>`: one openid per line; snapshot history
+ * (`/api/snapshots/<appid>`, `/api/compare/<appid>`): see producers/reconcile/compare-api.ts.
  */
-export const startApiRole: RoleStarter = ({ config, clickhouse }) => {
+export const startApiRole: RoleStarter = ({ config, clickhouse, logger }) => {
   const accounts = new Set(config.accounts.map((a) => a.appid));
   return Promise.resolve({
     name: 'api',
-    routes: [['/api/followers/', async (req, res) => {
+    routes: [...historyRoutes(historyFor(config, clickhouse, logger), accounts, logger), ['/api/followers/', async (req, res) => {
       const refuse = (status: number, text: string): void => {
         res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
         res.end(`${text}\n`);

@@ -11,6 +11,8 @@ const commands: Readonly<Record<string, () => Promise<CommandModule>>> = {
   snapshot: () => import('./snapshot.ts'),
   reconcile: () => import('./reconcile.ts'),
   followers: () => import('./followers.ts'),
+  compare: () => import('./compare.ts'),
+  snapshots: () => import('./snapshots.ts'),
 };
 
 function usage(): string {

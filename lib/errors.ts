@@ -39,6 +39,8 @@ export const ErrorCode = {
   ApiRequestFailed: 'API_REQUEST_FAILED',
   // A Kafka group lease (one snapshot per account) taken away while held.
   LeaseLost: 'LEASE_LOST',
+  /** A snapshot a comparison needs exists but cannot be read: dropped by retention, incomplete, not loaded, running. */
+  SnapshotUnavailable: 'SNAPSHOT_UNAVAILABLE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -31,8 +31,10 @@ const TABLES = [
     encode: (rows: readonly SnapshotMemberPage[]): string => toTsv(rows, (r) =>
       `${r.appid}\t${r.snapshot_id}\t${r.page}\t${tsvMillis(r.fetched_at)}\t${tsvIdArray(r.openids)}`),
     // Merging duplicates at insert time buys nothing here (a redelivered page arrives in another insert, and
-    // every reader deduplicates anyway) and cost about a third of the insert.
-    settings: 'optimize_on_insert = 0',
+    // every reader deduplicates anyway) and cost about a third of the insert. snapshot_members has a partition per
+    // snapshot (sql/013), and a set replayed from a backlog can hold pages of more than 100 small snapshots: past
+    // max_partitions_per_insert_block ClickHouse refuses the insert every time, which would stall the consumer.
+    settings: 'optimize_on_insert = 0, max_partitions_per_insert_block = 0',
   },
   {
     key: 'snapshots', name: 'snapshots',

@@ -9,6 +9,7 @@ import type { Logger } from '../../lib/logger.ts';
 import type { RoleStarter } from '../../lib/role.ts';
 import { Limiter, startScheduler } from '../../lib/schedule.ts';
 import { WechatClients } from '../../lib/wechat/client.ts';
+import { historyFor } from './compare.ts';
 import { observedReconciler } from './metrics.ts';
 import { createReconciler, type Reconciler } from './runner.ts';
 import { clickhouseReconcileStore, type ReconcileStore } from './store.ts';
@@ -27,6 +28,7 @@ export interface ReconcilerContext {
 export function reconcilerFor(context: ReconcilerContext): { reconciler: Reconciler; store: ReconcileStore } {
   const { config } = context;
   const store = clickhouseReconcileStore(context.clickhouse, config.clickhouse.database);
+  const history = historyFor(config, context.clickhouse, context.logger);
   const reconciler = createReconciler({
     store,
     profiles: (appid) => context.clients.get(appid),
@@ -38,6 +40,7 @@ export function reconcilerFor(context: ReconcilerContext): { reconciler: Reconci
     batchgetConcurrency: config.snapshot.batchgetConcurrency,
     logger: context.logger.child({ role: 'reconcile' }),
     ...(context.signal === undefined ? {} : { signal: context.signal }),
+    afterRun: (appid, snapshotId) => history.afterReconcile(appid, snapshotId),
   });
   return { reconciler, store };
 }

@@ -68,6 +68,12 @@ export interface ReconcilerDeps {
   readonly logger: Logger;
   readonly signal?: AbortSignal;
   readonly now?: () => number;
+  /**
+   * Called after each run that is neither a dry run nor failed, once its corrections are loaded: records the
+   * snapshot's comparison with the one before it and applies retention (compare.ts afterReconcile). Its failure is
+   * logged, never the run's: the corrections are out, and the next run records what this one could not.
+   */
+  readonly afterRun?: (appid: string, snapshotId: string) => Promise<void>;
 }
 
 export interface Reconciler {
@@ -85,6 +91,8 @@ const PAGE_SIZE = 10_000;
  * of 2,000, 0.73 s in calls of 10,000 and 4.3 s in calls of 20,000 here.
  */
 const RECORDS_PER_SEND = 2000;
+/** How long the comparison after a run waits for the run's corrections to be loaded before leaving it to the next run. */
+const CORRECTIONS_LOAD_TIMEOUT_MS = 60_000;
 const NO_COUNTS: RuleReport = { found: 0, inWindow: 0, unconfirmed: 0, skipped: 0, emitted: 0, sample: [] };
 const NO_LIVE: LiveReport = { checked: 0, emitted: 0, skipped: 0, sample: [] };
 const NO_PHASES: ReconcileReport['phases'] = { waitMs: 0, queryMs: 0, confirmMs: 0, publishMs: 0 };
@@ -156,13 +164,13 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   /** Per account, the run in flight (and the requests queued behind it): runs of one account never overlap. */
   const tails = new Map<string, Promise<ReconcileReport | undefined>>();
 
-  const loadedUpTo = async (notBefore: number): Promise<void> => {
+  const loadedUpTo = async (notBefore: number, timeoutMs = deps.settings.loadTimeoutMs): Promise<void> => {
     await waitForLoaded({
       offsets: deps.offsets,
       groupId: deps.consumerGroup,
       topics: [deps.topics.userEvents, deps.topics.snapshots],
       notBefore,
-      timeoutMs: deps.settings.loadTimeoutMs,
+      timeoutMs,
       now,
       ...(deps.signal === undefined ? {} : { signal: deps.signal }),
     });
@@ -257,6 +265,21 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     }
   };
 
+  const historyAfter = async (report: ReconcileReport): Promise<void> => {
+    const { appid, snapshotId } = report;
+    if (deps.afterRun === undefined) return;
+    try {
+      // The corrections just published carry the scenes of the users they add, which the comparison reads. Bounded:
+      // a `wxsync reconcile` run with no consumer anywhere must not hang; the next run records what this one skips.
+      if (report.missing.emitted + report.stale.emitted + report.live.emitted > 0) {
+        await loadedUpTo(now(), Math.min(deps.settings.loadTimeoutMs, CORRECTIONS_LOAD_TIMEOUT_MS));
+      }
+      await deps.afterRun(appid, snapshotId);
+    } catch (error) {
+      if (deps.signal?.aborted !== true) deps.logger.warn({ err: error, appid, snapshotId }, 'cannot record the snapshot comparison or apply retention after the reconcile');
+    }
+  };
+
   /** Resolves the snapshot and runs, or reports the run that just finished for that very snapshot. */
   const runAfter = async (request: ReconcileRequest, previous: ReconcileReport | undefined): Promise<ReconcileReport> => {
     const runId = randomUUID();
@@ -274,7 +297,9 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       if (previous !== undefined && previous.snapshotId === snapshotId && previous.status === 'done' && !previous.dryRun && !request.dryRun) {
         return { ...previous, joined: true };
       }
-      return await reconcile(request, snapshotId, runId, startedAt, waited);
+      const report = await reconcile(request, snapshotId, runId, startedAt, waited);
+      if (!report.dryRun && report.snapshotId !== '') await historyAfter(report);
+      return report;
     } catch (error) {
       if (deps.signal?.aborted === true) throw new WxsyncError(ErrorCode.ShuttingDown, `reconcile of ${request.appid} stopped: shutting down`, { cause: error });
       await deps.store.recordRun({

@@ -14,7 +14,7 @@ import { silentLogger } from '../../lib/logger.ts';
 import { SQL_DIR, loadMigrations, migrate } from '../../lib/migrate.ts';
 import { callbackEvent, openidOf } from '../support/events.ts';
 
-// sql/009 and sql/010: in-place upgrades of a store created before issue 11, run by migrate() at start-up.
+// sql/009, sql/010 and sql/013: in-place upgrades of a store created before issue 11, run by migrate() at start-up.
 
 // The schema of a store created before issue 11: user_events partitioned by month, snapshot_members and
 // snapshot_member_pages without fetched_at. Verbatim from sql/002, 005 and 008 as they were.
@@ -151,10 +151,10 @@ async function assertUpgraded(store: OldStore): Promise<void> {
   const tables = await query<{ name: string; partition_key: string; sorting_key: string }>(client,
     `SELECT name, partition_key, sorting_key FROM system.tables WHERE database = '${DB}' AND name IN ('user_events', 'snapshot_members') ORDER BY name`);
   assert.deepEqual(tables, [
-    { name: 'snapshot_members', partition_key: '', sorting_key: 'appid, snapshot_id, openid_key, openid, page, fetched_at' },
+    { name: 'snapshot_members', partition_key: '(appid, snapshot_id)', sorting_key: 'appid, snapshot_id, openid_key, openid, page, fetched_at' },
     { name: 'user_events', partition_key: '', sorting_key: 'appid, openid_key, id' },
   ]);
-  const leftovers = await query<{ name: string }>(client, `SELECT name FROM system.tables WHERE database = '${DB}' AND (name LIKE '%\\_by\\_fetch' OR name LIKE '%\\_unpartitioned')`);
+  const leftovers = await query<{ name: string }>(client, `SELECT name FROM system.tables WHERE database = '${DB}' AND (name LIKE '%\\_by\\_fetch' OR name LIKE '%\\_by\\_snapshot' OR name LIKE '%\\_unpartitioned')`);
   assert.deepEqual(leftovers, []);
 
   assert.deepEqual(await digestOf(client), store.eventsDigest, 'every event kept, column for column');
@@ -264,11 +264,15 @@ describe('upgrading a store of the old schema', { timeout: 120_000 }, () => {
     ['after the swap, before the views were made again', '009_user_events_unpartitioned.sql', 6],
     ['after the members\' view was dropped, before their swap', '010_snapshot_members_fetched_at.sql', 5],
     ['after the members\' swap, before their view was made again', '010_snapshot_members_fetched_at.sql', 6],
+    ['after the members were copied into partitions, before their view was dropped', '013_snapshot_history.sql', 3],
+    ['after the members\' view was dropped, before the partitioned swap', '013_snapshot_history.sql', 4],
+    ['after the partitioned swap, before the members\' view was made again', '013_snapshot_history.sql', 5],
   ] as const) {
     it(`finishes at the next start-up an upgrade that died ${when}`, async () => {
       const store = await oldStore();
       try {
-        if (file.startsWith('010')) await runPartly(store.client, '009_user_events_unpartitioned.sql', 99);
+        if (file !== '009_user_events_unpartitioned.sql') await runPartly(store.client, '009_user_events_unpartitioned.sql', 99);
+        if (file === '013_snapshot_history.sql') await runPartly(store.client, '010_snapshot_members_fetched_at.sql', 99);
         await runPartly(store.client, file, count);
         if (count === 4 && file.startsWith('009')) {
           // Half a copy: the next start-up must start it again rather than swap it in.

@@ -88,7 +88,7 @@ describe('clickHouseWriter', () => {
     assert.equal(members?.body, "wxapp\ts1\t0\t1767225600.007\t['o_1','o-2']\n");
     assert.match(members.query, /\(appid, snapshot_id, page, fetched_at, openids\)/);
     // In the query, not as clickhouse_settings: chDB would SET those for the rest of the session.
-    assert.match(members.query, /SETTINGS optimize_on_insert = 0 FORMAT TabSeparated$/);
+    assert.match(members.query, /SETTINGS optimize_on_insert = 0, max_partitions_per_insert_block = 0 FORMAT TabSeparated$/);
     assert.ok(inserts.every((i) => i.settings === undefined));
   });
 

@@ -6,7 +6,7 @@ import { WechatClients } from '../../../lib/wechat/client.ts';
 import { StateStore } from '../../../producers/snapshot/checkpoint.ts';
 import { snapshotLeases } from '../../../producers/snapshot/main.ts';
 import { runSnapshot, type Progress } from '../../../producers/snapshot/runner.ts';
-import { createReconciler, type ReconcileReport, type Reconciler } from '../../../producers/reconcile/runner.ts';
+import { createReconciler, type ReconcileReport, type Reconciler, type ReconcilerDeps } from '../../../producers/reconcile/runner.ts';
 import { clickhouseReconcileStore, type ReconcileStore } from '../../../producers/reconcile/store.ts';
 import { loadConfig } from '../../../lib/config.ts';
 import { FAST_RETRY } from '../../lib/wechat/sim-harness.ts';
@@ -192,7 +192,7 @@ describe('reconcile against the simulator, Kafka and chDB', { timeout: 300_000 }
 describe('reconcile requests that meet a run in flight', () => {
   const snapshot = { appid: 'wxa', snapshotId: 's1', complete: true, loaded: true, reason: '', startedAt: 1_790_000_000_000, endedAt: 1_790_000_060_000, total: 1 };
 
-  function fakeReconciler(): { reconciler: Reconciler; release: () => void; compares: () => number } {
+  function fakeReconciler(afterRun?: ReconcilerDeps['afterRun']): { reconciler: Reconciler; release: () => void; compares: () => number } {
     let release = (): void => undefined;
     const gate = new Promise<void>((resolve) => { release = resolve; });
     let compares = 0;
@@ -222,6 +222,7 @@ describe('reconcile requests that meet a run in flight', () => {
       batchgetConcurrency: 1,
       logger: createLogger('silent'),
       now: () => snapshot.endedAt + 1000,
+      ...(afterRun === undefined ? {} : { afterRun }),
     });
     return { reconciler, release, compares: () => compares };
   }
@@ -239,5 +240,18 @@ describe('reconcile requests that meet a run in flight', () => {
     assert.deepEqual([b.status, b.runId, b.joined], ['done', a.runId, true], 'the second reports the run it waited for');
     assert.deepEqual([c.status, c.joined === true], ['dry-run', false], 'a dry run is never answered with a real run');
     assert.equal(compares(), 2);
+  });
+
+  it('records the snapshot history after each run but a dry run, and a failure there never fails the run', async () => {
+    const calls: string[] = [];
+    const { reconciler, release } = fakeReconciler((appid, snapshotId) => {
+      calls.push(`${appid}/${snapshotId}`);
+      return Promise.reject(new Error('the history cannot be written'));
+    });
+    release();
+    const done = await reconciler.run({ appid: 'wxa', dryRun: false, trigger: 'manual' });
+    const dry = await reconciler.run({ appid: 'wxa', dryRun: true, trigger: 'manual' });
+    assert.deepEqual([done.status, dry.status], ['done', 'dry-run']);
+    assert.deepEqual(calls, ['wxa/s1']);
   });
 });
