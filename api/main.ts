@@ -3,20 +3,27 @@ import { pipeline } from 'node:stream/promises';
 import type { RoleStarter } from '../lib/role.ts';
 import { historyFor } from '../producers/reconcile/compare.ts';
 import { historyRoutes } from '../producers/reconcile/compare-api.ts';
+import { WechatClients } from '../lib/wechat/client.ts';
 import { followerLines } from './followers.ts';
+import { reportRoutes } from './reports.ts';
 
 const FOLLOWERS = /^\/api\/followers\/([A-Za-z0-9_-]{1,64})$/;
 
 /**
  * The read side of the store over HTTP, so CLI commands work while `wxsync run` holds the embedded store
  * (⚑ one chDB directory, one process). `GET /api/followers/<appid>`: one openid per line; snapshot history
- * (`/api/snapshots/<appid>`, `/api/compare/<appid>`): see producers/reconcile/compare-api.ts.
+ * (`/api/snapshots/<appid>`, `/api/compare/<appid>`): see producers/reconcile/compare-api.ts; reports
+ * (`/api/report/churn`, `/api/report/campaigns`): see reports.ts.
  */
 export const startApiRole: RoleStarter = ({ config, clickhouse, logger }) => {
   const accounts = new Set(config.accounts.map((a) => a.appid));
+  // For `report churn --check`: WeChat's datacube, asked only when a report wants it.
+  const clients = new WechatClients({ apiBase: config.wechatApiBase, accounts: config.accounts, logger });
   return Promise.resolve({
     name: 'api',
-    routes: [...historyRoutes(historyFor(config, clickhouse, logger), accounts, logger), ['/api/followers/', async (req, res) => {
+    routes: [
+      ...reportRoutes(config, clickhouse, (appid) => clients.get(appid)),
+      ...historyRoutes(historyFor(config, clickhouse, logger), accounts, logger), ['/api/followers/', async (req, res) => {
       const refuse = (status: number, text: string): void => {
         res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
         res.end(`${text}\n`);
@@ -34,6 +41,9 @@ export const startApiRole: RoleStarter = ({ config, clickhouse, logger }) => {
       await pipeline(Readable.from(followerLines(clickhouse, config.clickhouse.database, appid)), res);
     }]],
     ready: () => true,
-    stop: () => Promise.resolve(),
+    stop: () => {
+      clients.close();
+      return Promise.resolve();
+    },
   });
 };

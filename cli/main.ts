@@ -13,6 +13,7 @@ const commands: Readonly<Record<string, () => Promise<CommandModule>>> = {
   followers: () => import('./followers.ts'),
   compare: () => import('./compare.ts'),
   snapshots: () => import('./snapshots.ts'),
+  report: () => import('./report.ts'),
 };
 
 function usage(): string {

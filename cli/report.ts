@@ -5,6 +5,7 @@ import { loadConfig, type Config } from '../lib/config.ts';
 import { ErrorCode, WxsyncError } from '../lib/errors.ts';
 import { createLogger } from '../lib/logger.ts';
 import { migrate } from '../lib/migrate.ts';
+import { WechatClients } from '../lib/wechat/client.ts';
 import type { CampaignsReport } from '../reports/campaigns.ts';
 import type { ChurnReport } from '../reports/churn.ts';
 import { FORMATS, formatCampaigns, formatChurn, type Format } from '../reports/format.ts';
@@ -15,7 +16,7 @@ export const summary = 'churn and QR campaign reports (report churn|campaigns --
 
 const USAGE = [
   'usage: wxsync report churn <appid>|--all [--from DATE] [--to DATE] [--days N] [--by hour|day|week|month]',
-  '                           [--split scene|campaign] [--tz ZONE] [--format table|json|csv] [--fresh]',
+  '                           [--split scene|campaign] [--tz ZONE] [--format table|json|csv] [--fresh] [--check]',
   '       wxsync report campaigns <appid> [--tz ZONE] [--format table|json|csv] [--fresh]',
 ].join('\n');
 
@@ -31,7 +32,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       args: [...argv], allowPositionals: true, strict: true,
       options: {
         all: { type: 'boolean' }, from: { type: 'string' }, to: { type: 'string' }, days: { type: 'string' }, by: { type: 'string' },
-        split: { type: 'string' }, tz: { type: 'string' }, format: { type: 'string', default: 'table' }, fresh: { type: 'boolean' }, help: { type: 'boolean' },
+        split: { type: 'string' }, tz: { type: 'string' }, format: { type: 'string', default: 'table' }, fresh: { type: 'boolean' }, check: { type: 'boolean' },
+        help: { type: 'boolean' },
       },
     });
   } catch (error) {
@@ -49,6 +51,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (!(FORMATS as readonly string[]).includes(format)) throw usage(`--format must be one of ${FORMATS.join(', ')}, not ${JSON.stringify(format)}`);
   const options: ReportOptions = {
     appid, all: values.all, from: values.from, to: values.to, days: values.days, by: values.by, split: values.split, tz: values.tz, fresh: values.fresh,
+    check: values.check,
   };
   const config = loadConfig();
   // Checked here too, so a bad invocation exits 2 before anything is opened or asked.
@@ -70,12 +73,15 @@ async function viaRunningProcess(config: Config, report: string, options: Report
 }
 
 async function direct(config: Config, report: string, options: ReportOptions, signal: AbortSignal): Promise<ChurnReport | CampaignsReport> {
+  const logger = createLogger(config.logLevel);
   const clickhouse = createClickHouse(config.clickhouse);
+  const clients = new WechatClients({ apiBase: config.wechatApiBase, accounts: config.accounts, logger, signal });
   try {
-    await migrate(clickhouse, config.clickhouse.database, createLogger(config.logLevel));
+    await migrate(clickhouse, config.clickhouse.database, logger);
     // Resolved again at the time of reading: "today" and "now" are when the figures are read.
-    return await runReport(clickhouse, config, resolveReport(report, options, config, Date.now()), signal);
+    return await runReport(config, resolveReport(report, options, config, Date.now()), { clickhouse, datacube: (appid) => clients.get(appid), signal });
   } finally {
+    clients.close();
     await clickhouse.close();
   }
 }

@@ -5,6 +5,7 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { ReportRange } from './range.ts';
+import type { ChurnCheck } from './check.ts';
 import { rollupsAsOf } from './refresh.ts';
 
 export const SPLITS = ['scene', 'campaign'] as const;
@@ -57,6 +58,8 @@ export interface ChurnReport extends ChurnSeries {
   readonly splits: readonly (ChurnSeries & { readonly key: string })[];
   /** Per account, ranked by net change (several accounts only). */
   readonly accounts: readonly { readonly appid: string; readonly total: ChurnFigures }[];
+  /** With --check: WeChat's figures beside these. */
+  readonly check?: ChurnCheck;
 }
 
 /** One group of churn_hourly, summed over a bucket. */

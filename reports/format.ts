@@ -57,10 +57,17 @@ export function formatChurn(report: ChurnReport, format: Format): string {
   if (format === 'json') return JSON.stringify(report, null, 2);
   const series = report.split === null ? [{ key: '', periods: report.periods, total: report.total }] : report.splits;
   if (format === 'csv') {
-    const header = ['appids', ...(report.split === null ? [] : [report.split]), 'period', ...CHURN_CSV_COLUMNS];
-    const rows = series.flatMap((s) => [...s.periods, { period: 'total', ...s.total }].map((p) => [
-      report.appids.join(' '), ...(report.split === null ? [] : [s.key]), p.period, ...churnValues(p),
-    ]));
+    // With --check (one account, no split), WeChat's figures close each day's row.
+    const wechat = new Map(report.check?.days.map((d) => [d.day, d.wechat]) ?? []);
+    const checkColumns = report.check === undefined ? [] : ['wechat_follows', 'wechat_unfollows', 'wechat_followers'];
+    const header = ['appids', ...(report.split === null ? [] : [report.split]), 'period', ...CHURN_CSV_COLUMNS, ...checkColumns];
+    const rows = series.flatMap((s) => [...s.periods, { period: 'total', ...s.total }].map((p) => {
+      const w = wechat.get(p.period);
+      return [
+        report.appids.join(' '), ...(report.split === null ? [] : [s.key]), p.period, ...churnValues(p),
+        ...(report.check === undefined ? [] : [w?.follows ?? null, w?.unfollows ?? null, w?.followers ?? null]),
+      ];
+    }));
     return csv(header, rows);
   }
   const title = `churn of ${report.appids.length === 1 ? report.appids[0] ?? '' : `${report.appids.length} accounts`}, ${report.from} to ${report.to} (${report.tz}), by ${report.by}`;
@@ -71,6 +78,19 @@ export function formatChurn(report: ChurnReport, format: Format): string {
   for (const s of series) {
     if (report.split !== null) parts.push('', `${report.split} ${keyLabel(report, s.key)}`);
     parts.push('', alignTable(['period', ...CHURN_COLUMNS], [...s.periods, { period: 'total', ...s.total }].map((p) => [p.period, ...churnCells(p)])));
+  }
+  if (report.check !== undefined) {
+    const signed = (n: number): string => (n > 0 ? `+${n}` : String(n));
+    parts.push('', `WeChat's own figures (datacube), China days: equal on ${report.check.equal} of ${report.check.compared} days WeChat reported`, '', alignTable(
+      ['day', 'follows', 'WeChat new', 'Δ', 'unfollows', 'WeChat cancel', 'Δ', 'followers', 'WeChat cumulate', 'Δ'],
+      report.check.days.map((d) => {
+        if (d.wechat === null || d.difference === null) return [d.day, String(d.wxsync.follows), d.wechatStatus, '', String(d.wxsync.unfollows), '', '', String(d.wxsync.followers), '', ''];
+        return [
+          d.day, String(d.wxsync.follows), String(d.wechat.follows), signed(d.difference.follows), String(d.wxsync.unfollows), String(d.wechat.unfollows),
+          signed(d.difference.unfollows), String(d.wxsync.followers), String(d.wechat.followers), signed(d.difference.followers),
+        ];
+      }),
+    ));
   }
   parts.push('', `followers at the start: ${report.total.followersStart}; unfollow rate = unfollows ÷ followers at the period's start.`);
   if (report.total.recoveredUnfollows + report.total.recoveredFollows > 0) {

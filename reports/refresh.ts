@@ -54,7 +54,7 @@ async function poll(clickhouse: ClickHouseClient, database: string, view: string
     const state = await viewRefresh(clickhouse, database, view);
     if (state === undefined) throw new WxsyncError(ErrorCode.ClickHouseFailed, `${database}.${view} does not exist: run wxsync migrate`);
     if (until(state)) return state;
-    if (Date.now() > deadline) throw new WxsyncError(ErrorCode.ClickHouseFailed, `${database}.${view} did not finish refreshing in time`, { retriable: true });
+    if (performance.now() > deadline) throw new WxsyncError(ErrorCode.ClickHouseFailed, `${database}.${view} did not finish refreshing in time`, { retriable: true });
     await sleep(POLL_MS, undefined, signal === undefined ? {} : { signal });
   }
 }
@@ -64,12 +64,15 @@ async function poll(clickhouse: ClickHouseClient, database: string, view: string
  * finished. A refresh already running is let finish first: it may have begun before rows this call must see.
  */
 export async function refreshRollups(clickhouse: ClickHouseClient, database: string, options: RefreshOptions): Promise<void> {
-  const deadline = Date.now() + options.timeoutMs;
+  const deadline = performance.now() + options.timeoutMs;
   for (const view of ROLLUP_VIEWS) {
     await poll(clickhouse, database, view, (s) => s.status !== 'Running', deadline, options.signal);
-    // Refresh times are whole seconds: start in a second no earlier refresh can carry.
-    const mark = Math.floor(Date.now() / 1000) + 1;
-    await sleep(mark * 1000 - Date.now(), undefined, options.signal === undefined ? {} : { signal: options.signal });
+    // Refresh times are whole seconds of ClickHouse's clock (a server's may differ from ours): start in a
+    // second no earlier refresh can carry.
+    const [clock] = await (await clickhouse.query({ query: 'SELECT toUnixTimestamp64Milli(now64(3)) AS ms', format: 'JSONEachRow' })).json<{ ms: string }>();
+    const serverMs = Number(clock?.ms);
+    const mark = Math.floor(serverMs / 1000) + 1;
+    await sleep(mark * 1000 - serverMs, undefined, options.signal === undefined ? {} : { signal: options.signal });
     await clickhouse.command({ query: `SYSTEM REFRESH VIEW ${database}.${view}` });
     const state = await poll(clickhouse, database, view, (s) => refreshOutcome(s, mark) !== 'wait', deadline, options.signal);
     if (refreshOutcome(state, mark) === 'failed') {

@@ -7,8 +7,13 @@ import type { Config } from '../lib/config.ts';
 import { ErrorCode, WxsyncError } from '../lib/errors.ts';
 import { campaignsReport, type CampaignsReport, type CampaignsRequest } from './campaigns.ts';
 import { churnReport, SPLITS, type ChurnReport, type ChurnRequest, type Split } from './churn.ts';
-import { reportRange } from './range.ts';
+import { reportRange, zoneOffsetMs } from './range.ts';
+
+/** WeChat's datacube counts China days (UTC+8). */
+const CHINA_OFFSET_MS = 8 * 3_600_000;
 import { refreshRollups } from './refresh.ts';
+import type { DatacubeSource } from '../lib/wechat/datacube.ts';
+import { checkWithWechat } from './check.ts';
 
 export const REPORTS = ['churn', 'campaigns'] as const;
 export type ReportName = (typeof REPORTS)[number];
@@ -25,10 +30,12 @@ export interface ReportOptions {
   readonly tz?: string | undefined;
   /** Refresh the rollups before reading them. */
   readonly fresh?: boolean | undefined;
+  /** Churn: WeChat's datacube figures beside wxsync's. */
+  readonly check?: boolean | undefined;
 }
 
 export type ResolvedReport =
-  | { readonly report: 'churn'; readonly request: ChurnRequest; readonly fresh: boolean }
+  | { readonly report: 'churn'; readonly request: ChurnRequest; readonly fresh: boolean; readonly check: boolean }
   | { readonly report: 'campaigns'; readonly request: CampaignsRequest; readonly fresh: boolean };
 
 function usage(message: string): WxsyncError {
@@ -57,10 +64,18 @@ export function resolveReport(report: string, options: ReportOptions, config: Co
     }
     const appids = accountsOf(options, config, true);
     const range = reportRange({ from: options.from, to: options.to, days: options.days, by: options.by, tz }, nowMs);
-    return { report, request: { appids, range, split: options.split as Split | undefined }, fresh };
+    const check = options.check === true;
+    if (check) {
+      if (appids.length > 1) throw usage('--check compares one account with WeChat: give its appid, not --all');
+      if (range.by !== 'day') throw usage('--check compares days: WeChat counts nothing finer or coarser; use --by day');
+      if ([range.startMs, range.endMs - 1].some((ms) => zoneOffsetMs(tz, ms) !== CHINA_OFFSET_MS)) {
+        throw usage(`--check compares China days, as WeChat counts them: use --tz Asia/Shanghai (not ${tz})`);
+      }
+    }
+    return { report, request: { appids, range, split: options.split as Split | undefined }, fresh, check };
   }
   if (report === 'campaigns') {
-    for (const name of ['from', 'to', 'days', 'by', 'split'] as const) if (options[name] !== undefined) throw usage(`--${name} is for report churn`);
+    for (const name of ['from', 'to', 'days', 'by', 'split', 'check'] as const) if (options[name] !== undefined) throw usage(`--${name} is for report churn`);
     const [appid] = accountsOf(options, config, false) as [string];
     // The same zone check as churn's, over today alone.
     reportRange({ tz, days: '1' }, nowMs);
@@ -80,7 +95,7 @@ export function reportQuery(options: ReportOptions): URLSearchParams {
 }
 
 const OPTION_NAMES = ['appid', 'from', 'to', 'days', 'by', 'split', 'tz'] as const;
-const FLAG_NAMES = ['all', 'fresh'] as const;
+const FLAG_NAMES = ['all', 'fresh', 'check'] as const;
 
 /** The API's query string back to options; an unknown or repeated parameter is refused, as argv's would be. */
 export function reportOptionsOf(query: URLSearchParams): ReportOptions {
@@ -95,8 +110,21 @@ export function reportOptionsOf(query: URLSearchParams): ReportOptions {
   return options;
 }
 
-export async function runReport(clickhouse: ClickHouseClient, config: Config, resolved: ResolvedReport, signal?: AbortSignal): Promise<ChurnReport | CampaignsReport> {
+export interface ReportDeps {
+  readonly clickhouse: ClickHouseClient;
+  /** WeChat for --check: the account's client. */
+  readonly datacube: (appid: string) => DatacubeSource;
+  readonly signal?: AbortSignal | undefined;
+  readonly now?: () => number;
+}
+
+export async function runReport(config: Config, resolved: ResolvedReport, deps: ReportDeps): Promise<ChurnReport | CampaignsReport> {
   const database = config.clickhouse.database;
+  const { clickhouse, signal } = deps;
   if (resolved.fresh) await refreshRollups(clickhouse, database, { timeoutMs: config.reports.refreshTimeoutMs, ...(signal === undefined ? {} : { signal }) });
-  return resolved.report === 'churn' ? churnReport(clickhouse, database, resolved.request) : campaignsReport(clickhouse, database, resolved.request);
+  if (resolved.report === 'campaigns') return campaignsReport(clickhouse, database, resolved.request);
+  const report = await churnReport(clickhouse, database, resolved.request);
+  if (!resolved.check) return report;
+  const [appid] = resolved.request.appids as [string];
+  return { ...report, check: await checkWithWechat(deps.datacube(appid), report, deps.now ?? Date.now) };
 }
