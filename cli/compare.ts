@@ -92,7 +92,7 @@ function groupTable(title: string, groups: readonly Concentration[]): string {
     ...shown.map((g) => [g.key === '' ? '(unknown)' : g.key, count(g.added), count(g.addedUnexplained), count(g.removed), count(g.removedUnexplained)]),
   ], new Set([1, 2, 3, 4]));
   const more = groups.length - shown.length;
-  return `\n${table.replace(/^/gm, '  ')}${more > 0 ? `  … ${count(more)} more (--format csv or jsonl lists every one)\n` : ''}`;
+  return `\n${table.replace(/^(?=.)/gm, '  ')}${more > 0 ? `  … ${count(more)} more (--format csv or jsonl lists every one)\n` : ''}`;
 }
 
 export function formatReport(report: ComparisonReport, format: Format): string {
@@ -119,9 +119,9 @@ export function formatReport(report: ComparisonReport, format: Format): string {
   const share = differences === 0
     ? '  the two snapshots hold the same followers\n'
     : `  unexplained share ${percent(report.unexplainedShare)}: ${count(added.unexplained + removed.unexplained)} of ${count(differences)} differences had no delivered callback (the callback-loss rate)\n`;
-  return `comparison of ${report.appid}\n${snapshots.replace(/^/gm, '  ')}`
+  return `comparison of ${report.appid}\n${snapshots.replace(/^(?=.)/gm, '  ')}`
     + `  a callback explains a difference when its time is within ${shortTime(report.window.from)} → ${shortTime(report.window.to)}\n\n`
-    + `${counts.replace(/^/gm, '  ')}${share}`
+    + `${counts.replace(/^(?=.)/gm, '  ')}${share}`
     + groupTable('scene', report.byScene) + groupTable('campaign', report.byCampaign)
     + `\n  compared in ${count(report.durationMs)} ms\n`;
 }
