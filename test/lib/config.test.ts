@@ -32,18 +32,20 @@ describe('loadConfig', () => {
     assert.deepEqual(config.accounts, []);
     assert.deepEqual(config.snapshot, {
       dir: '/srv/app/data/snapshots', concurrency: 4, leaseTtlMs: 10_000, leaseGroupPrefix: 'wxsync-snapshot-lease.', resumeMaxAgeMs: 3_600_000, userGetDailyQuota: 500, batchgetConcurrency: 4,
+      keep: 7,
     });
   });
 
   it('reads the snapshot settings and refuses out-of-range ones', () => {
-    const config = loadConfig({ WXSYNC_DATA_DIR: '/d', WXSYNC_SNAPSHOT_CONCURRENCY: '8', WXSYNC_SNAPSHOT_LEASE_TTL_S: '30', WXSYNC_USER_GET_DAILY_QUOTA: '1000' });
+    const config = loadConfig({ WXSYNC_DATA_DIR: '/d', WXSYNC_SNAPSHOT_CONCURRENCY: '8', WXSYNC_SNAPSHOT_LEASE_TTL_S: '30', WXSYNC_USER_GET_DAILY_QUOTA: '1000', WXSYNC_SNAPSHOT_KEEP: '30' });
     assert.equal(config.snapshot.dir, '/d/snapshots');
     assert.equal(config.snapshot.concurrency, 8);
     assert.equal(config.snapshot.leaseTtlMs, 30_000);
     assert.equal(config.snapshot.userGetDailyQuota, 1000);
+    assert.equal(config.snapshot.keep, 30);
     assert.equal(loadConfig({ WXSYNC_SNAPSHOT_DIR: '/cp' }, '/x').snapshot.dir, '/cp');
-    const problems = problemsOf(() => loadConfig({ WXSYNC_SNAPSHOT_CONCURRENCY: '0', WXSYNC_SNAPSHOT_LEASE_TTL_S: '1', WXSYNC_BATCHGET_CONCURRENCY: 'x' }));
-    assert.equal(problems.length, 3);
+    const problems = problemsOf(() => loadConfig({ WXSYNC_SNAPSHOT_CONCURRENCY: '0', WXSYNC_SNAPSHOT_LEASE_TTL_S: '1', WXSYNC_BATCHGET_CONCURRENCY: 'x', WXSYNC_SNAPSHOT_KEEP: '1' }));
+    assert.equal(problems.length, 4, 'a comparison needs two kept snapshots: WXSYNC_SNAPSHOT_KEEP is at least 2');
   });
 
   it('reads the consumer stall time and refuses out-of-range ones', () => {
