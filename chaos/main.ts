@@ -4,23 +4,17 @@
  * followers equal the truth.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { freePorts } from '../lib/ports.ts';
 import { runChaos } from './run.ts';
 
 const { values } = parseArgs({ options: { short: { type: 'boolean', default: false } } });
-const freePort = (): Promise<number> => new Promise((resolve) => {
-  const server = net.createServer().listen(0, '127.0.0.1', () => {
-    const { port } = server.address() as net.AddressInfo;
-    server.close(() => { resolve(port); });
-  });
-});
 const dir = mkdtempSync(path.join(tmpdir(), 'wxsync-chaos-'));
 try {
   const report = await runChaos({
-    dir, ports: [await freePort(), await freePort(), await freePort()],
+    dir, ports: await freePorts(3) as [number, number, number],
     brokerDownMs: values.short ? 10_000 : 60_000,
     followers: values.short ? [5000, 3000, 2000] : [50_000, 20_000, 10_000],
     churnPerRound: values.short ? 300 : 2000,

@@ -4,21 +4,16 @@
  * closed connection), nothing answered 5xx, nothing crashed, nothing was published and RSS stayed flat.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../lib/config.ts';
+import { freePorts } from '../lib/ports.ts';
 import { fuzzVerdict } from './verdict.ts';
 import { runFuzz } from './run.ts';
 
 const { values } = parseArgs({ options: { count: { type: 'string', default: '10000' }, seed: { type: 'string', default: '1' }, slow: { type: 'string', default: '20' } } });
-const port = await new Promise<number>((resolve) => {
-  const server = net.createServer().listen(0, '127.0.0.1', () => {
-    const { port: free } = server.address() as net.AddressInfo;
-    server.close(() => { resolve(free); });
-  });
-});
+const [port = 0] = await freePorts(1);
 const dataDir = mkdtempSync(path.join(tmpdir(), 'wxsync-fuzz-'));
 try {
   const report = await runFuzz({

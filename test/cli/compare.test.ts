@@ -14,7 +14,7 @@ import { migrate } from '../../lib/migrate.ts';
 import type { ComparisonReport, DifferenceRow, SnapshotListing } from '../../producers/reconcile/compare.ts';
 import { testEnv, type TestEnv } from '../support/env.ts';
 import { callbackEvent, openidOf } from '../support/events.ts';
-import { freePorts } from '../support/ports.ts';
+import { freePorts } from '../../lib/ports.ts';
 import { startRun, wxsync, type Ran } from '../support/wxsync.ts';
 
 const REPORT: ComparisonReport = {

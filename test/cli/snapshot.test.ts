@@ -9,7 +9,7 @@ import { main } from '../../cli/snapshot.ts';
 import { packageRoot } from '../../lib/config.ts';
 import { decodeSnapshotRecord, type SnapshotPage } from '../../lib/contracts/snapshot.ts';
 import { waitFor } from '../support/env.ts';
-import { freePorts } from '../support/ports.ts';
+import { freePorts } from '../../lib/ports.ts';
 import { snapshotHarness, type SnapshotHarness } from '../producers/snapshot/support.ts';
 
 const USER_GET = '/cgi-bin/user/get';

@@ -8,7 +8,7 @@ import type { ChurnReport } from '../../reports/churn.ts';
 import { Rng } from '../../sim/random.ts';
 import { SimHarness } from '../lib/wechat/sim-harness.ts';
 import { testEnv, waitFor, type TestEnv } from '../support/env.ts';
-import { freePorts } from '../support/ports.ts';
+import { freePorts } from '../../lib/ports.ts';
 import { startRun, wxsync } from '../support/wxsync.ts';
 
 // Issue 13's acceptance: 30 simulated days through the simulator, Kafka and ClickHouse, 20% of pushes lost. Each

@@ -4,7 +4,7 @@ import type { ComparisonReport, DifferenceRow, SnapshotListing } from '../../pro
 import type { Side } from '../../producers/reconcile/compare-plan.ts';
 import { SimHarness } from '../lib/wechat/sim-harness.ts';
 import { testEnv, waitFor, type TestEnv } from '../support/env.ts';
-import { freePorts } from '../support/ports.ts';
+import { freePorts } from '../../lib/ports.ts';
 import { adminFetch, startRun, wxsync as run, type Ran } from '../support/wxsync.ts';
 
 interface ChurnEvent { openid: string; type: 'subscribe' | 'unsubscribe'; dropped: boolean; deliveries: number; scene?: string; eventKey?: string }

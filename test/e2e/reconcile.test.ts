@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SimHarness } from '../lib/wechat/sim-harness.ts';
 import { testEnv, waitFor, type TestEnv } from '../support/env.ts';
-import { freePorts } from '../support/ports.ts';
+import { freePorts } from '../../lib/ports.ts';
 import { adminFetch, startRun, wxsync as run, type Ran } from '../support/wxsync.ts';
 
 // The mission end to end: callbacks with 20% of pushes lost, then one snapshot, then the reconcile that

@@ -5,7 +5,7 @@ import { readAdminEndpoint } from '../../lib/admin.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { SimHarness } from '../lib/wechat/sim-harness.ts';
 import { testEnv, waitFor, type TestEnv } from '../support/env.ts';
-import { freePorts } from '../support/ports.ts';
+import { freePorts } from '../../lib/ports.ts';
 import { adminFetch, startRun } from '../support/wxsync.ts';
 
 // The main job end to end: the simulator pushes safe-mode callbacks (some twice) to `wxsync run`, whose

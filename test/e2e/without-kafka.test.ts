@@ -8,7 +8,7 @@ import { KAFKA_VERSION, ensureKafkaJars, startKafka, stopKafka, type KafkaLocalC
 import { silentLogger } from '../../lib/logger.ts';
 import { SimHarness } from '../lib/wechat/sim-harness.ts';
 import { testEnv, waitFor, type TestEnv } from '../support/env.ts';
-import { freePorts } from '../support/ports.ts';
+import { freePorts } from '../../lib/ports.ts';
 import { adminFetch, startRun } from '../support/wxsync.ts';
 
 const logger = silentLogger();

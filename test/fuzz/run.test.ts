@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { fuzzVerdict } from '../../fuzz/verdict.ts';
 import { runFuzz } from '../../fuzz/run.ts';
 import { TEST_BROKERS } from '../support/env.ts';
-import { freePorts } from '../support/ports.ts';
+import { freePorts } from '../../lib/ports.ts';
 
 // The short version of `npm run fuzz` (10,000 requests from the command line): hostile and mutated requests
 // against both listeners of a real `wxsync run`.

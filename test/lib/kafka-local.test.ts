@@ -11,7 +11,7 @@ import {
   type KafkaLocalConfig,
 } from '../../lib/kafka-local.ts';
 import { silentLogger } from '../../lib/logger.ts';
-import { freePorts } from '../support/ports.ts';
+import { freePorts } from '../../lib/ports.ts';
 
 const logger = silentLogger();
 

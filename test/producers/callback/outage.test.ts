@@ -18,7 +18,7 @@ import { openidOf } from '../../support/events.ts';
 import { testEnv, waitFor, type TestEnv } from '../../support/env.ts';
 import { SimHarness } from '../../lib/wechat/sim-harness.ts';
 import { ADMIN_TOKEN, eventsIn, metric, startCallback, writeAccounts } from './harness.ts';
-import { freePorts } from '../../support/ports.ts';
+import { freePorts } from '../../../lib/ports.ts';
 
 const logger = silentLogger();
 
