@@ -34,6 +34,8 @@ export const ErrorCode = {
   WechatAccountUnverified: 'WECHAT_ACCOUNT_UNVERIFIED',
   // The callback producer's local spool (producers/callback/spool.ts).
   SpoolFailed: 'SPOOL_FAILED',
+  /** The spool is at WXSYNC_CALLBACK_SPOOL_MAX_BYTES: the push is answered 503 and WeChat retries it. */
+  SpoolFull: 'SPOOL_FULL',
   // Reconcile (producers/reconcile) and the API the CLI reaches a running `wxsync run` through.
   StoreBehind: 'STORE_BEHIND',
   ApiRequestFailed: 'API_REQUEST_FAILED',

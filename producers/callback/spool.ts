@@ -88,7 +88,7 @@ export function createSpoolMetrics(registry: Registry, spool: () => Spool | unde
 
 /** Whether an append was refused because the spool is at its cap (the caller answers 503; nothing is wrong). */
 export function isSpoolFull(error: unknown): boolean {
-  return isWxsyncError(error, ErrorCode.SpoolFailed) && error.details['full'] === true;
+  return isWxsyncError(error, ErrorCode.SpoolFull);
 }
 
 function segmentName(seq: number): string {
@@ -536,7 +536,7 @@ export class Spool {
       this.full.loggedAt = now;
       this.full.logged = this.full.refused;
     }
-    return new WxsyncError(ErrorCode.SpoolFailed, `spool: full (${this.bytes} of ${this.maxBytes} bytes, ${bytes} more asked)`, { retriable: true, details: { full: true } });
+    return new WxsyncError(ErrorCode.SpoolFull, `spool: full (${this.bytes} of ${this.maxBytes} bytes, ${bytes} more asked)`, { retriable: true });
   }
 
   /** A new writer segment; when everything was acknowledged the position moves to its start. */
