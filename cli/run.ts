@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { createClickHouse } from '../lib/clickhouse.ts';
+import { createClickHouse, storeWritable } from '../lib/clickhouse.ts';
 import { loadConfig } from '../lib/config.ts';
 import { ErrorCode, WxsyncError } from '../lib/errors.ts';
 import { adminToken, removeAdminEndpoint, writeAdminEndpoint } from '../lib/admin.ts';
@@ -129,7 +129,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       const rolesReady = Object.fromEntries(roleNames.map((name) => [name, !shuttingDown && roleReady(name)]));
       const [kafkaReachable, store] = await Promise.all([
         kafka.reachable(),
-        clickhouse.ping().then((p) => p.success, () => false),
+        storeWritable(clickhouse),
       ]);
       const spoolDepth = (await registry.getSingleMetric('wxsync_callback_spool_depth')?.get())?.values[0]?.value;
       return { ready: Object.values(rolesReady).every(Boolean) && kafkaReachable && store, roles: rolesReady, kafkaReachable, store, ...(spoolDepth === undefined ? {} : { spoolDepth }) };

@@ -100,3 +100,22 @@ export function deterministicClickHouseError(error: unknown): ClickHouseErrorInf
   const info = clickHouseErrorInfo(error);
   return info !== undefined && DETERMINISTIC_ERROR_CODES.has(info.code) ? info : undefined;
 }
+
+/** Below this much free disk an insert may fail mid-batch: the store is reported not writable. */
+const MIN_FREE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Whether the store takes writes: it answers, is not read-only, and every disk it writes to has room. Cheaper
+ * than a test insert on every probe, and it names the two ways a store that still answers reads stops writing.
+ */
+export async function storeWritable(client: ClickHouseClient): Promise<boolean> {
+  try {
+    const [row] = await (await client.query({
+      query: `SELECT getSetting('readonly') = 0 AND (SELECT min(free_space) FROM system.disks) >= {min:UInt64} AS writable`,
+      query_params: { min: MIN_FREE_BYTES }, format: 'JSONEachRow',
+    })).json<{ writable: number | boolean }>();
+    return row?.writable === 1 || row?.writable === true;
+  } catch {
+    return false;
+  }
+}

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { ClickHouseError } from '@clickhouse/client';
-import { DETERMINISTIC_ERROR_CODES, clickHouseErrorInfo, createClickHouse, deterministicClickHouseError } from '../../lib/clickhouse.ts';
+import { DETERMINISTIC_ERROR_CODES, clickHouseErrorInfo, createClickHouse, deterministicClickHouseError, storeWritable } from '../../lib/clickhouse.ts';
 import { ErrorCode, WxsyncError } from '../../lib/errors.ts';
 
 describe('ClickHouse error classification', () => {
@@ -53,5 +53,17 @@ describe('ClickHouse error classification', () => {
       await client.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('a store is writable while it answers with room on its disks, and not once closed', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'wxsync-chcodes-'));
+    const client = createClickHouse({ target: { kind: 'embedded', path: dir }, database: 'default' });
+    try {
+      assert.equal(await storeWritable(client), true);
+    } finally {
+      await client.close();
+    }
+    assert.equal(await storeWritable(client), false);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
