@@ -43,7 +43,7 @@ export async function getFromRunning(config: Config, path: string): Promise<ApiA
   } catch {
     // Not JSON: the text itself says it.
   }
-  return Promise.reject(new WxsyncError(answer.status === 400 ? ErrorCode.UsageInvalid : ErrorCode.SnapshotUnavailable, message));
+  throw new WxsyncError(answer.status === 400 ? ErrorCode.UsageInvalid : ErrorCode.SnapshotUnavailable, message);
 }
 
 /** Opens the store itself (nothing runs that holds it) and hands `work` the same history the API uses. */
