@@ -1,4 +1,5 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
+import PinoPretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -70,16 +71,31 @@ export function redactValue(value: unknown, depth = 0): unknown {
 const redactFields = (fields: Record<string, unknown>): Record<string, unknown> => redactValue(fields) as Record<string, unknown>;
 
 /**
- * JSON logs go to stderr: stdout belongs to command output (`followers` prints openids, `sim` prints
- * its ready line), which scripts parse. Writes are synchronous so the last lines before an exit (the
- * shutdown summary, a fatal error) are never lost; wxsync logs per batch, not per record.
+ * Lines for a person: one a line, local time, level, message, then the fields; an error's stack on its own lines.
+ * In this process, not in pino's worker-thread transport, and synchronous: the last lines before an exit are never
+ * lost, and a CLI command starts no thread. Every line reaching it was already redacted (see createLogger).
+ */
+export function prettyDestination(destination: number | NodeJS.WritableStream): DestinationStream {
+  return PinoPretty({ destination, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true });
+}
+
+/** stderr: readable lines on a terminal, JSON for whatever collects logs otherwise. */
+export function stderrDestination(isTTY: boolean = process.stderr.isTTY): DestinationStream {
+  return isTTY ? prettyDestination(2) : pino.destination({ fd: 2, sync: true });
+}
+
+/**
+ * Logs go to stderr: stdout belongs to command output (`followers` prints openids, `sim` prints its ready line),
+ * which scripts parse. Writes are synchronous so the last lines before an exit (the shutdown summary, a fatal
+ * error) are never lost; wxsync logs per batch, not per record.
  *
  * Secrets never reach the output. pino's own `redact` option matches fixed paths (a key at one depth) and
  * cannot see a signature inside a URL string, so redaction is done here instead: logged objects are copied
  * with secrets replaced (redactValue), and every finished line gets a last pass (redactLine) for what only
- * shows up there: an error's message used as the line's message, a child logger's bindings.
+ * shows up there: an error's message used as the line's message, a child logger's bindings. Both happen before
+ * the destination sees the line, so the terminal's readable lines are redacted like the JSON ones.
  */
-export function createLogger(level: LogLevel, name = 'wxsync', destination: DestinationStream = pino.destination({ fd: 2, sync: true })): Logger {
+export function createLogger(level: LogLevel, name = 'wxsync', destination: DestinationStream = stderrDestination()): Logger {
   return pino({
     name,
     level,

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../lib/config.ts';
 import { ErrorCode, WxsyncError } from '../../lib/errors.ts';
-import { createLogger, redactText, REDACTED } from '../../lib/logger.ts';
+import { Writable } from 'node:stream';
+import { stripVTControlCharacters } from 'node:util';
+import { createLogger, prettyDestination, redactText, REDACTED } from '../../lib/logger.ts';
 
 /** A logger at trace level writing into an array, and the lines parsed back. */
 function captured(): { logger: ReturnType<typeof createLogger>; text: () => string; lines: () => Record<string, unknown>[] } {
@@ -60,6 +62,26 @@ describe('createLogger redaction', () => {
     assert.equal(err['type'], 'WxsyncError');
     assert.equal(err['code'], ErrorCode.WechatTokenInvalid);
     assert.deepEqual(err['details'], { api: 'user/get', secret: REDACTED });
+  });
+});
+
+describe('readable lines on a terminal', () => {
+  it('are one line per entry with the time, level, message and fields, with every secret redacted as in JSON', () => {
+    let text = '';
+    const out = new Writable({ write(chunk: Buffer, _encoding, done) { text += chunk.toString(); done(); } });
+    const logger = createLogger('info', 'logger-test', prettyDestination(out));
+    logger.info({ url: CALLBACK_URL, account: { appid: 'wxa', secret: 'S-app-secret' } }, 'request');
+    logger.child({ token: 'child-token' }).warn(`push to ${CALLBACK_URL} not delivered`);
+    logger.error({ err: new WxsyncError(ErrorCode.WechatTokenInvalid, 'rejected Bearer admin-token-0123456789', { details: { secret: 'xyz' } }) }, 'call failed');
+    logger.debug('below the level');
+    // Written before createLogger's calls return: nothing is lost at an exit.
+    for (const secret of [SIGNATURE, MSG_SIGNATURE, ECHOSTR, 'S-app-secret', 'child-token', 'admin-token-0123456789', '"xyz"']) assert.ok(!text.includes(secret), `the output holds ${secret}:\n${text}`);
+    const plain = stripVTControlCharacters(text);
+    assert.match(plain, /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO \(logger-test\): request \{"url":"\/wechat\/wxba5fad812f8e6fb9\?signature=\[redacted\]&/m);
+    assert.match(plain, /^\[[\d:.]+\] WARN \(logger-test\): push to \/wechat\/\S+ not delivered \{"token":"\[redacted\]"\}$/m);
+    assert.match(plain, /^\[[\d:.]+\] ERROR \(logger-test\): call failed ?$/m);
+    assert.match(plain, /"code": "WECHAT_TOKEN_INVALID"/);
+    assert.doesNotMatch(plain, /below the level|"pid"|"level"/);
   });
 });
 
