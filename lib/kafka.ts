@@ -162,18 +162,43 @@ function toWxsyncError(error: unknown, what: string): WxsyncError {
   return new WxsyncError(code, `${what}: ${message}`, { retriable: retriable || code === ErrorCode.KafkaUnavailable, cause: error });
 }
 
+/**
+ * What kafkajs says about a request that met a broker still electing partition leaders or loading a group's
+ * coordinator: every start of a broker or of a new consumer group does, for a few seconds. kafkajs retries those
+ * requests itself, and one that outlasts its retries surfaces as wxsync's own error, so the lines are noise.
+ */
+const TRANSIENT_RESPONSE_ERRORS = new Set([
+  "The coordinator is loading and hence can't process requests for this group",
+  'The group coordinator is not available',
+  'This is not the correct coordinator for this group',
+  'There is no leader for this topic-partition as we are in the middle of a leadership election',
+  'This server is not the leader for that topic-partition',
+]);
+
+// Re-exported so the tests name kafkajs' levels without importing kafkajs.
+export { KafkaLogLevel };
+
+type WxsyncLevel = 'warn' | 'debug' | 'trace';
+
+/**
+ * The level wxsync logs a kafkajs line at. kafkajs logs retried, self-healing conditions (a leader moving, a
+ * coordinator loading) at ERROR; they are warnings from wxsync's point of view, and the start-up ones are debug.
+ * Its INFO chatter is debug.
+ */
+export function kafkaLogLevel(level: KafkaLogLevel, message: string, fields: Readonly<Record<string, unknown>>): WxsyncLevel {
+  // wxsync bounds producer retries on purpose (a send must fail in bounded time so the caller can retry
+  // the whole set or spool it) and deduplicates by event id, so this start-up warning is expected.
+  if (message.startsWith('Limiting retries for the idempotent producer')) return 'debug';
+  if (message.startsWith('Response ') && TRANSIENT_RESPONSE_ERRORS.has(String(fields['error']))) return 'debug';
+  if (level <= KafkaLogLevel.WARN) return 'warn';
+  return level === KafkaLogLevel.INFO ? 'debug' : 'trace';
+}
+
 function kafkaLogCreator(logger: Logger) {
   const log = logger.child({ component: 'kafkajs' });
-  // kafkajs logs retried, self-healing conditions (coordinator loading, leader moves) at ERROR;
-  // they are warnings from wxsync's point of view. Its INFO chatter is debug.
   return () => ({ level, log: entry }: LogEntry): void => {
     const { message, ...fields } = entry;
-    // wxsync bounds producer retries on purpose (a send must fail in bounded time so the caller can retry
-    // the whole set or spool it) and deduplicates by event id, so this start-up warning is expected.
-    if (message.startsWith('Limiting retries for the idempotent producer')) log.debug(fields, message);
-    else if (level <= KafkaLogLevel.WARN) log.warn(fields, message);
-    else if (level === KafkaLogLevel.INFO) log.debug(fields, message);
-    else log.trace(fields, message);
+    log[kafkaLogLevel(level, message, fields)](fields, message);
   };
 }
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import {
-  createKafkaGateway, decodeLeaseClaim, leaseHolder, leaseMetadata, murmur2, topicDurability, type KafkaGateway, type LeaseOptions,
+  createKafkaGateway, decodeLeaseClaim, KafkaLogLevel as logLevel, kafkaLogLevel, leaseHolder, leaseMetadata, murmur2, topicDurability, type KafkaGateway, type LeaseOptions,
 } from '../../lib/kafka.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { topicSpecs } from '../../lib/topics.ts';
@@ -20,6 +20,21 @@ describe('murmur2', () => {
       ['abc', 479470107],
     ];
     for (const [key, hash] of vectors) assert.equal(murmur2(Buffer.from(key, 'utf8')), hash, key);
+  });
+});
+
+describe('kafkaLogLevel', () => {
+  it('hides a broker\'s start-up answers (a coordinator loading, a leader being elected) below info, keeps real trouble a warning', () => {
+    const response = (error: string) => kafkaLogLevel(logLevel.ERROR, 'Response GroupCoordinator(key: 10, version: 2)', { broker: '127.0.0.1:9092', error, correlationId: 1 });
+    assert.equal(response("The coordinator is loading and hence can't process requests for this group"), 'debug');
+    assert.equal(response('The group coordinator is not available'), 'debug');
+    assert.equal(response('There is no leader for this topic-partition as we are in the middle of a leadership election'), 'debug');
+    assert.equal(response('The request timed out'), 'warn');
+    assert.equal(kafkaLogLevel(logLevel.ERROR, 'Connection error: connect ECONNREFUSED 127.0.0.1:9092', {}), 'warn');
+    assert.equal(kafkaLogLevel(logLevel.ERROR, 'The coordinator is not aware of this member, re-joining the group', { error: 'The group coordinator is not available' }), 'warn');
+    assert.equal(kafkaLogLevel(logLevel.WARN, 'Limiting retries for the idempotent producer may invalidate EoS guarantees', {}), 'debug');
+    assert.equal(kafkaLogLevel(logLevel.INFO, 'Starting', {}), 'debug');
+    assert.equal(kafkaLogLevel(logLevel.DEBUG, 'Request Metadata', {}), 'trace');
   });
 });
 
