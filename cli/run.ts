@@ -16,6 +16,7 @@ import { startCallbackRole } from '../producers/callback/main.ts';
 import { startSnapshotRole } from '../producers/snapshot/main.ts';
 import { startReconcileRole } from '../producers/reconcile/main.ts';
 import { startApiRole } from '../api/main.ts';
+import { signInPage } from '../dashboard/sign-in.ts';
 
 export const summary = 'the main job: all roles in one process (--roles picks some)';
 
@@ -44,6 +45,17 @@ export function selectRoles(requested: string | undefined): string[] {
   return names;
 }
 
+/**
+ * Every role but the consumer works for the accounts in WXSYNC_ACCOUNTS; without one they would start and idle,
+ * which looks like a hang. A consumer alone loads whatever Kafka holds, so it needs none.
+ */
+export function checkAccounts(roleNames: readonly string[], accounts: number): void {
+  if (accounts > 0 || roleNames.every((name) => name === 'consumer')) return;
+  throw new WxsyncError(ErrorCode.UsageInvalid, 'no accounts configured: set WXSYNC_ACCOUNTS to a JSON file listing your Official Accounts, '
+    + 'e.g. [{"appid":"wx…","secret":"…","token":"…","encodingAESKey":"…"}] (README, Configuration). '
+    + 'To watch wxsync work against simulated accounts first, run `npx wxsync demo`.');
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   let parsed;
   try {
@@ -53,6 +65,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const roleNames = selectRoles(parsed.values.roles);
   const config = loadConfig();
+  checkAccounts(roleNames, config.accounts.length);
   const logger = createLogger(config.logLevel);
   const registry = createRegistry();
   const kafka = createKafkaGateway(config.kafka, logger);
@@ -135,6 +148,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       return { ready: Object.values(rolesReady).every(Boolean) && kafkaReachable && store, roles: rolesReady, kafkaReachable, store, ...(spoolDepth === undefined ? {} : { spoolDepth }) };
     },
     routes: adminRoutes,
+    publicPage: signInPage(),
   });
   writeAdminEndpoint(adminConfig, { host: adminConfig.host, port: adminServer.port, pid: process.pid });
   const publicServer = await startPublicServer({
