@@ -6,14 +6,14 @@
  * seconds. Then a last snapshot and its reconcile per account, and the verdict: the store against WeChat's
  * truth, and every correction the reconciles emitted against the truth at the time it carries.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { adminToken, readAdminEndpoint } from '../lib/admin.ts';
 import { createClickHouse } from '../lib/clickhouse.ts';
-import { loadConfig, packageRoot } from '../lib/config.ts';
-import { KAFKA_VERSION, ensureKafkaJars, startKafka, stopKafka, type KafkaLocalConfig } from '../lib/kafka-local.ts';
+import { loadConfig } from '../lib/config.ts';
+import { startKafka, stopKafka } from '../lib/kafka-local.ts';
+import { settleAccount, simulatedRunEnv, spawnRun, spoolDrained, startPrivateKafka, truthFollowers, writeAccountsFile } from '../lib/local-stack.ts';
 import { silentLogger } from '../lib/logger.ts';
 import type { ChurnSummary } from '../sim/churn.ts';
 import { DEFAULT_SIM_OPTIONS } from '../sim/options.ts';
@@ -53,7 +53,6 @@ export interface ChaosReport {
   readonly seconds: number;
 }
 
-const BIN = path.join(packageRoot, 'bin', 'wxsync.js');
 const SPOOL_REFUSAL_MS = 10_000;
 /** node-cron with seconds: a snapshot of every account every 15 s, each followed by its reconcile. */
 const FAST_SNAPSHOT_CRON = '*/15 * * * * *';
@@ -69,53 +68,24 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const logger = silentLogger();
   const started = performance.now();
   const [brokerPort, controllerPort, port] = options.ports;
-  const shared = loadConfig({}).kafkaLocal;
-  symlinkSync(await ensureKafkaJars(shared, logger), path.join(options.dir, `libs-${KAFKA_VERSION}`));
-  const broker: KafkaLocalConfig = { ...shared, dir: options.dir, port: brokerPort, controllerPort, heap: '-Xms256m -Xmx512m', startTimeoutMs: 90_000 };
-  await startKafka(broker, logger);
+  const broker = await startPrivateKafka(loadConfig({}).kafkaLocal, options.dir, [brokerPort, controllerPort], '-Xms256m -Xmx512m', logger);
   const sim: RunningSim = await startSim({
     ...DEFAULT_SIM_OPTIONS, port: 0, accounts: options.followers.length, followers: [...options.followers], mode: 'safe',
     callbackUrl: `http://127.0.0.1:${port}/wechat`, dropRate: 0.2, dupRate: 0.1, logLevel: 'silent', pushConcurrency: 64,
   }, logger);
   const accountsFile = path.join(options.dir, 'accounts.json');
-  writeFileSync(accountsFile, JSON.stringify(sim.ready.accounts.map(({ appid, secret, token, encodingAESKey, mode }) => ({ appid, secret, token, encodingAESKey, mode, snapshotCron: FAST_SNAPSHOT_CRON }))));
-  const env: Record<string, string> = {
-    KAFKA_BROKERS: `127.0.0.1:${brokerPort}`, WXSYNC_DATA_DIR: path.join(options.dir, 'data'), WXSYNC_ACCOUNTS: accountsFile, WECHAT_API_BASE: sim.apiBase,
-    PORT: String(port), WXSYNC_ADMIN_PORT: '0', WXSYNC_LOG_LEVEL: 'error', WXSYNC_RECONCILE_GRACE_S: '2', WXSYNC_SESSION_TIMEOUT_MS: '6000',
-    WXSYNC_SNAPSHOT_LEASE_TTL_S: '6', WXSYNC_RECONCILE_POLL_S: '2',
-    // Minutes of churn at thousands of pushes a second against accounts of a few thousand followers, with a
-    // fifth of the pushes dropped and more lost while wxsync is killed: far more unfollows are lost than the
-    // 5% guard against a broken snapshot allows in production. Each correction is still confirmed by batchget.
-    WXSYNC_RECONCILE_MAX_STALE_SHARE: '1',
-  };
+  writeAccountsFile(accountsFile, sim.ready.accounts, FAST_SNAPSHOT_CRON);
+  const env = simulatedRunEnv({ brokers: `127.0.0.1:${brokerPort}`, dataDir: path.join(options.dir, 'data'), accountsFile, apiBase: sim.apiBase, port, logLevel: 'error' });
   const config = loadConfig(env);
   const spoolDir = config.callback.spoolDir;
   const faults: string[] = [];
   let run: ChildProcess | undefined;
   const startRun = async (): Promise<void> => {
-    const child = spawn(process.execPath, [BIN, 'run'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
-    run = child;
-    const deadline = Date.now() + 120_000;
-    while ((await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0)) !== 200) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error('wxsync run did not become ready');
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  };
-  const admin = async (pathname: string): Promise<string> => {
-    const endpoint = readAdminEndpoint(config.http.admin);
-    if (endpoint === undefined) throw new Error('no admin endpoint');
-    const res = await fetch(`http://${endpoint.host}:${endpoint.port}${pathname}`, { headers: { authorization: `Bearer ${adminToken(config.http.admin, false) ?? ''}` } });
-    return res.text();
-  };
-  const cli = async (args: readonly string[]): Promise<number | null> => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'ignore', 'inherit'] });
-    const [code] = await once(child, 'exit') as [number | null];
-    return code;
+    run = await spawnRun(env, port, 'inherit');
   };
 
   const truth = new TruthHistory();
-  const followersOf = async (appid: string): Promise<string[]> => (await (await fetch(`${sim.apiBase}/__sim/accounts/${appid}/followers`)).text()).split('\n').filter((l) => l !== '');
-  for (const { appid } of sim.ready.accounts) truth.begin(appid, await followersOf(appid));
+  for (const { appid } of sim.ready.accounts) truth.begin(appid, await truthFollowers(sim.apiBase, appid));
   let sent = 0;
   let success = 0;
   let dropped = 0;
@@ -176,27 +146,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await load;
 
     // Quiet: every push answered, the spool drained, everything loaded; then one snapshot and reconcile each.
-    const deadline = Date.now() + 300_000;
-    for (;;) {
-      const metrics = await admin('/metrics');
-      if (/^wxsync_callback_spool_depth 0$/m.test(metrics)) break;
-      if (Date.now() > deadline) throw new Error('the spool never drained');
-      await pause(1000);
-    }
+    await spoolDrained(config, 300_000);
     let accountsEqual = 0;
-    for (const { appid } of sim.ready.accounts) {
-      if (await cli(['snapshot', appid]) !== 0) continue;
-      if (await cli(['reconcile', appid]) !== 0) continue;
-      const now = (await followersOf(appid)).sort();
-      for (let attempt = 0; attempt < 60; attempt += 1) {
-        const listed = (await admin(`/api/followers/${appid}`)).split('\n').filter((l) => l !== '');
-        if (listed.length === now.length && listed.every((o, k) => o === now[k])) {
-          accountsEqual += 1;
-          break;
-        }
-        await pause(1000);
-      }
-    }
+    for (const { appid } of sim.ready.accounts) if ((await settleAccount(config, sim.apiBase, appid)).equal) accountsEqual += 1;
     run?.kill('SIGTERM');
     if (run !== undefined) await once(run, 'exit');
     run = undefined;
