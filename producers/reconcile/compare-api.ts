@@ -11,31 +11,10 @@ import type http from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ErrorCode, isWxsyncError } from '../../lib/errors.ts';
-import { errorAnswer, sendJson, type Routes } from '../../lib/http-server.ts';
+import { errorAnswer, routedAccount, sendJson, type Routes } from '../../lib/http-server.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { DifferenceList, SnapshotHistory } from './compare.ts';
 import { compareOptions } from './compare-plan.ts';
-
-/** The appid and query of a GET under `prefix`; answers 404 or 405 itself and returns undefined otherwise. */
-function gotAccount(
-  req: http.IncomingMessage, res: http.ServerResponse, prefix: string, accounts: ReadonlySet<string>,
-): { readonly appid: string; readonly query: URLSearchParams } | undefined {
-  const match = /^([A-Za-z0-9_-]{1,64})(?:\?(.*))?$/.exec((req.url ?? '').slice(prefix.length));
-  if (match === null) {
-    sendJson(res, 404, { error: 'not found' });
-    return undefined;
-  }
-  if (req.method !== 'GET') {
-    sendJson(res, 405, { error: 'use GET' });
-    return undefined;
-  }
-  const appid = match[1] ?? '';
-  if (!accounts.has(appid)) {
-    sendJson(res, 404, { error: `unknown account ${appid}` });
-    return undefined;
-  }
-  return { appid, query: new URLSearchParams(match[2] ?? '') };
-}
 
 /** The differences as lines, ending with a line that says whether the list is complete. */
 async function* differenceLines(list: DifferenceList): AsyncGenerator<string> {
@@ -60,7 +39,7 @@ export function historyRoutes(history: SnapshotHistory, accounts: ReadonlySet<st
   };
   return [
     ['/api/snapshots/', async (req, res) => {
-      const got = gotAccount(req, res, '/api/snapshots/', accounts);
+      const got = routedAccount(req, res, '/api/snapshots/', accounts, 'GET');
       if (got === undefined) return;
       try {
         sendJson(res, 200, await history.list(got.appid));
@@ -69,7 +48,7 @@ export function historyRoutes(history: SnapshotHistory, accounts: ReadonlySet<st
       }
     }],
     ['/api/compare/', async (req, res) => {
-      const got = gotAccount(req, res, '/api/compare/', accounts);
+      const got = routedAccount(req, res, '/api/compare/', accounts, 'GET');
       if (got === undefined) return;
       const { appid, query } = got;
       let list: DifferenceList | undefined;
