@@ -75,16 +75,16 @@ export function errorAnswer(error: unknown): { readonly error: string; readonly 
 }
 
 /**
- * The account and query of `POST <prefix><appid>[?query]` (an API route of a role), or undefined once the
+ * The account and query of `<method> <prefix><appid>[?query]` (an API route of a role), or undefined once the
  * request was answered 404 (another path, an account not configured) or 405 (another method).
  */
-export function postedAccount(
-  req: http.IncomingMessage, res: http.ServerResponse, prefix: string, accounts: ReadonlySet<string>,
+export function routedAccount(
+  req: http.IncomingMessage, res: http.ServerResponse, prefix: string, accounts: ReadonlySet<string>, method: 'GET' | 'POST',
 ): { readonly appid: string; readonly query: URLSearchParams } | undefined {
   const url = req.url ?? '';
   const match = url.startsWith(prefix) ? /^([A-Za-z0-9_-]{1,64})(?:\?(.*))?$/.exec(url.slice(prefix.length)) : null;
-  if (match === null || req.method !== 'POST') {
-    sendJson(res, match === null ? 404 : 405, { error: match === null ? 'not found' : 'use POST' });
+  if (match === null || req.method !== method) {
+    sendJson(res, match === null ? 404 : 405, { error: match === null ? 'not found' : `use ${method}` });
     return undefined;
   }
   const appid = match[1] ?? '';
@@ -93,6 +93,13 @@ export function postedAccount(
     return undefined;
   }
   return { appid, query: new URLSearchParams(match[2] ?? '') };
+}
+
+/** routedAccount for a state-changing route. */
+export function postedAccount(
+  req: http.IncomingMessage, res: http.ServerResponse, prefix: string, accounts: ReadonlySet<string>,
+): { readonly appid: string; readonly query: URLSearchParams } | undefined {
+  return routedAccount(req, res, prefix, accounts, 'POST');
 }
 
 /** The path without its query, for matching: never a decoded or normalised form a route did not ask for. */
