@@ -1,16 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { createClickHouse } from '../../lib/clickhouse.ts';
-import { migrate } from '../../lib/migrate.ts';
-import { silentLogger } from '../../lib/logger.ts';
 import type { UserEvent } from '../../lib/contracts/user-event.ts';
-import { userEventRow } from '../../consumers/clickhouse/route.ts';
 import { churnReport, type ChurnRequest } from '../../reports/churn.ts';
 import { reportRange } from '../../reports/range.ts';
 import { rawChurnReport } from '../../reports/raw.ts';
-import { refreshRollups } from '../../reports/refresh.ts';
-import { testEnv, type TestEnv } from '../support/env.ts';
+import { beijing, fixtureEvents, storeWithEvents, type EventStore } from '../support/event-store.ts';
 
 // Account wx1, Beijing time (UTC+8). Reported: 2026-11-01 to 2026-11-03.
 // | user | events                                                                                   |
@@ -28,17 +23,7 @@ import { testEnv, type TestEnv } from '../support/env.ts';
 // | 11-03 | 3 (2, 1): e, d, d again    | 1: d      | 2   | 4             | 1/2           | 0 of 4      |
 // | total | 5 (4, 1)                   | 3         | 2   | 4             | 3/2           | 1 of 8      |
 const APPID = 'wx1';
-const beijing = (local: string): number => Date.parse(`${local}:00+08:00`);
-let serial = 0;
-function event(openid: string, type: UserEvent['type'], local: string, source: UserEvent['source'], scene = '', qrScene = ''): UserEvent {
-  serial += 1;
-  const at = beijing(local);
-  return {
-    v: 1, id: `${openid}-${serial}`, appid: APPID, openid, type, at, source, receivedAt: at + 1000,
-    ...(scene === '' ? {} : { scene }), ...(qrScene === '' ? {} : { qrScene }),
-    ...(source === 'correction' ? { correction: { snapshotId: 's1', rule: type === 'subscribe' ? 'missing' : 'stale' } } : {}),
-  };
-}
+const event = fixtureEvents(APPID);
 const bSubscribe = event('b', 'subscribe', '2026-11-01T12:00', 'callback', 'ADD_SCENE_QR_CODE', 'camp1');
 const EVENTS: readonly UserEvent[] = [
   event('a', 'subscribe', '2026-10-30T10:00', 'callback', 'ADD_SCENE_SEARCH'),
@@ -55,27 +40,17 @@ const EVENTS: readonly UserEvent[] = [
 ];
 const NOW = beijing('2026-11-04T12:00');
 
-let env: TestEnv;
+let store: EventStore;
 let clickhouse: ClickHouseClient;
 let db: string;
 
 before(async () => {
-  env = testEnv();
-  clickhouse = createClickHouse(env.config.clickhouse);
-  db = env.config.clickhouse.database;
-  await migrate(clickhouse, db, silentLogger());
-  // One insert per event, so the duplicate is a second row until a merge, as a redelivery leaves it.
-  for (const e of EVENTS) {
-    const origin = { topic: 't', partition: 0, offset: '0', key: null, value: null, timestamp: '0' };
-    const row = Object.fromEntries(Object.entries(userEventRow(e, origin)).filter(([column]) => column !== 'origin'));
-    await clickhouse.insert({ table: `${db}.user_events`, values: [row], format: 'JSONEachRow' });
-  }
-  await refreshRollups(clickhouse, db, { timeoutMs: 60_000 });
+  store = await storeWithEvents(EVENTS);
+  ({ clickhouse, db } = store);
 });
 
 after(async () => {
-  await clickhouse.close();
-  env.cleanup();
+  await store.close();
 });
 
 function request(by: 'day' | 'week' | 'hour', split?: 'scene' | 'campaign'): ChurnRequest {

@@ -1,16 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { userEventRow, type UserEventRow } from '../../consumers/clickhouse/route.ts';
-import { createClickHouse } from '../../lib/clickhouse.ts';
 import type { UserEvent } from '../../lib/contracts/user-event.ts';
-import type { InRecord } from '../../lib/kafka.ts';
-import { silentLogger } from '../../lib/logger.ts';
-import { migrate } from '../../lib/migrate.ts';
 import { campaignsReport, type CampaignsRequest } from '../../reports/campaigns.ts';
 import { rawCampaignsReport } from '../../reports/raw-campaigns.ts';
-import { refreshRollups } from '../../reports/refresh.ts';
-import { testEnv, type TestEnv } from '../support/env.ts';
+import { beijing, fixtureEvents, storeWithEvents, type EventStore } from '../support/event-store.ts';
 
 // Account wx1, Beijing time (UTC+8), "now" 2026-11-04 12:00. QR = ADD_SCENE_QR_CODE with the campaign named.
 // | user | events                                                                                               |
@@ -33,18 +27,7 @@ import { testEnv, type TestEnv } from '../support/env.ts';
 // | x    | account wx2: 10-10 subscribe QR camp1; not counted for wx1                                           |
 // By hand: camp1 brought a, b, c, g, m (5), 1 still following; camp2 d, f, k (3), 2 still following; camp3 j (1), 0.
 const APPID = 'wx1';
-const beijing = (local: string): number => Date.parse(`${local}+08:00`);
-const ORIGIN: InRecord = { topic: 't', partition: 0, offset: '0', key: null, value: null, timestamp: '0' };
-let serial = 0;
-function event(openid: string, type: UserEvent['type'], local: string, source: UserEvent['source'], scene = '', qrScene = '', appid = APPID): UserEvent {
-  serial += 1;
-  const at = beijing(local.length === 16 ? `${local}:00` : local);
-  return {
-    v: 1, id: `${openid}-${serial}`, appid, openid, type, at, source, receivedAt: at + (source === 'callback' ? 800 : 3_600_000),
-    ...(scene === '' ? {} : { scene }), ...(qrScene === '' ? {} : { qrScene }),
-    ...(source === 'correction' ? { correction: { snapshotId: 's1', rule: type === 'subscribe' ? 'missing' : 'stale' } } : {}),
-  };
-}
+const event = fixtureEvents(APPID);
 const QR = 'ADD_SCENE_QR_CODE';
 const aSubscribe = event('a', 'subscribe', '2026-10-01T10:00', 'callback', QR, 'camp1');
 const bSubscribe = event('b', 'subscribe', '2026-11-04T08:00', 'callback', QR, 'camp1');
@@ -79,27 +62,17 @@ const EVENTS: readonly UserEvent[] = [
 const NOW = beijing('2026-11-04T12:00:00');
 const REQUEST: CampaignsRequest = { appid: APPID, nowMs: NOW, tz: 'Asia/Shanghai' };
 
-let env: TestEnv;
+let store: EventStore;
 let clickhouse: ClickHouseClient;
 let db: string;
 
 before(async () => {
-  env = testEnv();
-  clickhouse = createClickHouse(env.config.clickhouse);
-  db = env.config.clickhouse.database;
-  await migrate(clickhouse, db, silentLogger());
-  // One insert per event, so a duplicate is a second row until a merge, as a redelivery leaves it.
-  for (const e of EVENTS) {
-    const row: { -readonly [K in keyof UserEventRow]?: UserEventRow[K] } = { ...userEventRow(e, ORIGIN) };
-    delete row.origin;
-    await clickhouse.insert({ table: `${db}.user_events`, values: [row], format: 'JSONEachRow' });
-  }
-  await refreshRollups(clickhouse, db, { timeoutMs: 60_000 });
+  store = await storeWithEvents(EVENTS);
+  ({ clickhouse, db } = store);
 });
 
 after(async () => {
-  await clickhouse.close();
-  env.cleanup();
+  await store.close();
 });
 
 test('the campaigns report from the raw event log equals the one from the rollups', async () => {
