@@ -3,8 +3,9 @@
 -- Exact by construction: each refresh recomputes both tables from user_events as it stands, so a redelivered
 -- event, a duplicate push, a late push or a correction dated in the past can never leave a count off by one the
 -- way an incrementally maintained counter can. Refreshable materialized views replace their target atomically, so a
--- report reads one whole refresh or the one before it. They refresh on a schedule and whenever wxsync asks
--- (after every reconcile, and `wxsync report ... --fresh`); reports say which refresh they read.
+-- report reads one whole refresh or the one before it. `wxsync run` asks for a refresh after the consumer writes
+-- (reports/refresh.ts RollupRefresher paces them) and `wxsync report ... --fresh` asks for one; the hourly
+-- schedule is the fallback for a store no consumer writes to. Reports say which refresh they read.
 --
 -- A user's state is the type of their latest event (followers' argMax by ord), so a follow is a subscribe whose
 -- previous event in `ord` order is not a subscribe, and an unfollow is an unsubscribe whose previous event is a
@@ -36,7 +37,7 @@ ORDER BY (appid, followed_at);
 -- Grouping a user's events in storage order (appid, openid_key) streams (optimize_aggregation_in_order), so
 -- memory holds one user's events at a time, not the log.
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.follow_spells_refresh
-REFRESH EVERY 5 MINUTE
+REFRESH EVERY 1 HOUR
 TO {{db}}.follow_spells
 AS
 SELECT
@@ -89,7 +90,7 @@ ENGINE = MergeTree
 ORDER BY (appid, hour);
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.churn_hourly_refresh
-REFRESH EVERY 5 MINUTE DEPENDS ON {{db}}.follow_spells_refresh
+REFRESH EVERY 1 HOUR DEPENDS ON {{db}}.follow_spells_refresh
 TO {{db}}.churn_hourly
 AS
 SELECT appid, hour, kind, source, scene, qr_scene, count() AS n

@@ -3,15 +3,15 @@ import { RollupRefresher } from '../../reports/refresh.ts';
 import { startClickHouseConsumer } from './consumer.ts';
 
 export const startConsumerRole: RoleStarter = async ({ config, kafka, clickhouse, logger, registry }) => {
-  // Corrections change past periods (a lost push found by a snapshot): the churn rollups are refreshed after
-  // them rather than at their next schedule, so a report after a reconcile shows what it found.
+  // The churn rollups are recomputed after what the consumer writes (paced by RollupRefresher), so reports follow
+  // the data, and a report after a reconcile shows the lost pushes it found.
   const refresher = new RollupRefresher(clickhouse, config.clickhouse.database, logger.child({ role: 'consumer' }));
   const consumer = await startClickHouseConsumer({
     config, kafka, clickhouse, logger, registry,
     wrapWriter: (writer) => ({
       async write(routed) {
         await writer.write(routed);
-        if (routed.userEvents.some((row) => row.source === 'correction')) refresher.request();
+        if (routed.userEvents.length > 0) refresher.request();
       },
     }),
   });
