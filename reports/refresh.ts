@@ -11,8 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, WxsyncError, describeError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 
-/** In refresh order: churn_hourly is computed from follow_spells. */
-export const ROLLUP_VIEWS = ['follow_spells_refresh', 'churn_hourly_refresh'] as const;
+/** In refresh order: churn_hourly is computed from follow_spells, churn_hourly_totals from churn_hourly. */
+export const ROLLUP_VIEWS = ['follow_spells_refresh', 'churn_hourly_refresh', 'churn_hourly_totals_refresh'] as const;
 const POLL_MS = 100;
 
 export interface ViewRefresh {
@@ -81,10 +81,10 @@ export async function refreshRollups(clickhouse: ClickHouseClient, database: str
   }
 }
 
-/** When the rollups' data was read: the start of churn_hourly's source refresh; null before the first. */
+/** When the rollups' data was read: the start of the oldest of their last refreshes; null before the first. */
 export async function rollupsAsOf(clickhouse: ClickHouseClient, database: string): Promise<string | null> {
-  const [spells, hourly] = await Promise.all(ROLLUP_VIEWS.map((view) => viewRefresh(clickhouse, database, view)));
-  const seconds = Math.min(spells?.lastSuccess ?? 0, hourly?.lastSuccess ?? 0);
+  const states = await Promise.all(ROLLUP_VIEWS.map((view) => viewRefresh(clickhouse, database, view)));
+  const seconds = Math.min(...states.map((state) => state?.lastSuccess ?? 0));
   return seconds === 0 ? null : new Date(seconds * 1000).toISOString();
 }
 

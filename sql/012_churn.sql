@@ -104,3 +104,24 @@ FROM
     WHERE unfollowed = 1
 )
 GROUP BY appid, hour, kind, source, scene, qr_scene;
+
+-- churn_hourly without scene and campaign: what a report without --split reads (tens of thousands of rows for
+-- years of an account, where churn_hourly holds one per campaign and scene as well).
+CREATE TABLE IF NOT EXISTS {{db}}.churn_hourly_totals
+(
+    appid LowCardinality(String),
+    hour DateTime('UTC'),
+    kind Enum8('first' = 1, 'returning' = 2, 'unfollow' = 3),
+    source Enum8('callback' = 1, 'correction' = 2),
+    n UInt64
+)
+ENGINE = MergeTree
+ORDER BY (appid, hour);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.churn_hourly_totals_refresh
+REFRESH EVERY 1 HOUR DEPENDS ON {{db}}.churn_hourly_refresh
+TO {{db}}.churn_hourly_totals
+AS
+SELECT appid, hour, kind, source, sum(n) AS n
+FROM {{db}}.churn_hourly
+GROUP BY appid, hour, kind, source;

@@ -29,7 +29,7 @@ describe('migrations', () => {
       assert.ok(await migrate(client, 'wx_test', silentLogger()) <= first);
       const tables = await (await client.query({ query: "SELECT name FROM system.tables WHERE database = 'wx_test' ORDER BY name", format: 'JSONEachRow' })).json<{ name: string }>();
       assert.deepEqual(tables.map((t) => t.name), [
-        'churn_hourly', 'churn_hourly_refresh', 'follow_spells', 'follow_spells_refresh',
+        'churn_hourly', 'churn_hourly_refresh', 'churn_hourly_totals', 'churn_hourly_totals_refresh', 'follow_spells', 'follow_spells_refresh',
         'follower_keys', 'follower_keys_mv', 'followers', 'followers_current', 'followers_mv', 'reconcile_candidates', 'reconcile_diff',
         'reconcile_keys', 'reconcile_openids', 'reconcile_runs', 'snapshot_compare_details', 'snapshot_compare_keys', 'snapshot_compare_list',
         'snapshot_comparisons', 'snapshot_diff', 'snapshot_drops', 'snapshot_keys',
