@@ -5,9 +5,10 @@
  *   body), and answers everything else 404 with an empty body: it tells a stranger nothing.
  * - The admin one (127.0.0.1 by default) serves the API, /metrics and detailed health, and answers 401 to
  *   every request, on every path, that does not carry the admin token as a bearer credential, so nothing,
- *   not even which paths or accounts exist, is learnt without it. State-changing requests from a browser page
- *   of another site are refused as well (a bearer header cannot be sent cross-site without CORS, which is
- *   never granted; the Origin / Sec-Fetch-Site check says so explicitly).
+ *   not even which paths or accounts exist, is learnt without it. The one exception is the dashboard's sign-in
+ *   page (`publicPage`): fixed, holding nothing but the script that sends the token the browser was given.
+ *   State-changing requests from a browser page of another site are refused as well (a bearer header cannot be
+ *   sent cross-site without CORS, which is never granted; the Origin / Sec-Fetch-Site check says so explicitly).
  * Both are hardened alike: header and request timeouts, a keep-alive timeout, a connection cap, and a cap on
  * every request body.
  */
@@ -221,6 +222,12 @@ export interface AdminServerOptions {
   readonly routes: Routes;
   readonly limits: HttpLimits;
   readonly logger: Logger;
+  /**
+   * A page served at `path` to GET and HEAD without the token, because a browser opening an address cannot send a
+   * bearer header: the dashboard's sign-in page (dashboard/sign-in.ts). It must be the same for everyone and reveal
+   * nothing of this installation.
+   */
+  readonly publicPage?: { readonly path: string; readonly html: string; readonly headers: Readonly<Record<string, string>> };
 }
 
 /** A request a browser sends on behalf of a page of another site (or of no site it can name). */
@@ -238,6 +245,13 @@ function crossSite(req: http.IncomingMessage): boolean {
 
 export async function startAdminServer(options: AdminServerOptions): Promise<RunningHttpServer> {
   return listen('admin', async (req, res) => {
+    const page = options.publicPage;
+    if (page !== undefined && pathOf(req.url ?? '/') === page.path && (req.method === 'GET' || req.method === 'HEAD')) {
+      res.writeHead(200, { ...HEADERS, ...page.headers, 'content-length': Buffer.byteLength(page.html) });
+      res.end(req.method === 'HEAD' ? undefined : page.html);
+      req.resume();
+      return;
+    }
     if (!bearerMatches(req.headers.authorization, options.token)) {
       res.setHeader('www-authenticate', 'Bearer realm="wxsync"');
       send(res, 401, 'unauthorized: send the admin token as "Authorization: Bearer <token>" (WXSYNC_ADMIN_TOKEN or the admin-token file in the data directory)\n');
