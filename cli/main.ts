@@ -14,6 +14,7 @@ const commands: Readonly<Record<string, () => Promise<CommandModule>>> = {
   compare: () => import('./compare.ts'),
   snapshots: () => import('./snapshots.ts'),
   report: () => import('./report.ts'),
+  demo: () => import('./demo.ts'),
 };
 
 function usage(): string {

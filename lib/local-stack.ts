@@ -8,6 +8,7 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { answerError, readText, requestRunning } from './api-client.ts';
+import { sleep } from './backoff.ts';
 import { packageRoot, type Config } from './config.ts';
 import { ErrorCode, WxsyncError } from './errors.ts';
 import { KAFKA_VERSION, ensureKafkaJars, startKafka, type KafkaLocalConfig } from './kafka-local.ts';
@@ -21,10 +22,6 @@ export const WXSYNC_BIN = path.join(packageRoot, 'bin', 'wxsync.js');
 const READY_TIMEOUT_MS = 120_000;
 const EQUAL_TIMEOUT_MS = 60_000;
 
-function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /**
  * A broker of its own in `dir` on the given ports (broker, controller), its jars linked from the shared cache
  * (fetched there once with Maven): nothing it stores mixes with the developer's broker, and removing `dir` removes it all.
@@ -37,9 +34,9 @@ export async function startPrivateKafka(shared: KafkaLocalConfig, dir: string, p
   return broker;
 }
 
-/** WXSYNC_ACCOUNTS for the simulator's accounts, each snapshotted on `snapshotCron` (node-cron, with seconds). */
-export function writeAccountsFile(file: string, accounts: readonly ReadyAccount[], snapshotCron: string): void {
-  writeFileSync(file, JSON.stringify(accounts.map(({ appid, secret, token, encodingAESKey, mode }) => ({ appid, secret, token, encodingAESKey, mode, snapshotCron }))));
+/** WXSYNC_ACCOUNTS for the simulator's accounts, each snapshotted on `snapshotCron` (node-cron, with seconds) if given. */
+export function writeAccountsFile(file: string, accounts: readonly ReadyAccount[], snapshotCron?: string): void {
+  writeFileSync(file, JSON.stringify(accounts.map(({ appid, secret, token, encodingAESKey, mode }) => ({ appid, secret, token, encodingAESKey, mode, ...(snapshotCron === undefined ? {} : { snapshotCron }) }))));
 }
 
 export interface SimulatedRunSettings {
@@ -78,7 +75,7 @@ export async function spawnRun(env: Record<string, string>, port: number, stderr
       child.kill('SIGKILL');
       throw new WxsyncError(ErrorCode.ApiRequestFailed, `wxsync run (pid ${child.pid ?? '?'}) did not become ready${child.exitCode === null ? '' : `: it exited with code ${child.exitCode}`}`);
     }
-    await pause(250);
+    await sleep(250);
   }
   return child;
 }
@@ -132,7 +129,7 @@ export async function spoolDrained(config: Config, timeoutMs: number): Promise<v
   const deadline = Date.now() + timeoutMs;
   while (!/^wxsync_callback_spool_depth 0$/m.test(await adminText(config, 'GET', '/metrics'))) {
     if (Date.now() > deadline) throw new WxsyncError(ErrorCode.ApiRequestFailed, `the callback spool did not drain within ${timeoutMs / 1000} s`);
-    await pause(1000);
+    await sleep(1000);
   }
 }
 
@@ -155,7 +152,18 @@ export interface Settled {
   readonly equal: boolean;
   /** Openids in the store or the truth but not both, at the last look. */
   readonly differences: number;
+  /** Followers in the truth and in the store, at the last look. */
   readonly followers: number;
+  readonly stored: number;
+}
+
+/** A snapshot of the account now and its reconcile, both inside the running wxsync; the reconcile's report. */
+export async function snapshotAndReconcile(config: Config, appid: string, onProgress: (progress: Progress) => void): Promise<ReconcileReport> {
+  const snapshot = await snapshotThroughRun(config, appid, onProgress);
+  if (snapshot.status !== 'complete') throw new WxsyncError(ErrorCode.ApiRequestFailed, `the snapshot of ${appid} ended ${snapshot.status}`);
+  const reconcile = JSON.parse(await adminText(config, 'POST', `/api/reconcile/${appid}`)) as ReconcileReport;
+  if (reconcile.status !== 'done') throw new WxsyncError(ErrorCode.ApiRequestFailed, `the reconcile of ${appid} was ${reconcile.status}: ${reconcile.reason ?? ''}`);
+  return reconcile;
 }
 
 /**
@@ -163,15 +171,13 @@ export interface Settled {
  * with the truth until they are equal (the corrections are still being loaded) or a minute has passed.
  */
 export async function settleAccount(config: Config, apiBase: string, appid: string, onProgress: (progress: Progress) => void = () => undefined): Promise<Settled> {
-  const snapshot = await snapshotThroughRun(config, appid, onProgress);
-  if (snapshot.status !== 'complete') throw new WxsyncError(ErrorCode.ApiRequestFailed, `the snapshot of ${appid} ended ${snapshot.status}`);
-  const reconcile = JSON.parse(await adminText(config, 'POST', `/api/reconcile/${appid}`)) as ReconcileReport;
-  if (reconcile.status !== 'done') throw new WxsyncError(ErrorCode.ApiRequestFailed, `the reconcile of ${appid} was ${reconcile.status}: ${reconcile.reason ?? ''}`);
+  await snapshotAndReconcile(config, appid, onProgress);
   const truth = await truthFollowers(apiBase, appid);
   const deadline = Date.now() + EQUAL_TIMEOUT_MS;
   for (;;) {
-    const differences = differenceCount(await storeFollowers(config, appid), truth);
-    if (differences === 0 || Date.now() > deadline) return { appid, equal: differences === 0, differences, followers: truth.length };
-    await pause(1000);
+    const store = await storeFollowers(config, appid);
+    const differences = differenceCount(store, truth);
+    if (differences === 0 || Date.now() > deadline) return { appid, equal: differences === 0, differences, followers: truth.length, stored: store.length };
+    await sleep(1000);
   }
 }

@@ -79,6 +79,11 @@ export function prettyDestination(destination: number | NodeJS.WritableStream): 
   return PinoPretty({ destination, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true });
 }
 
+/** JSON lines appended to a file, synchronously: a tool that keeps the terminal for its own screen logs there. */
+export function fileDestination(file: string): DestinationStream {
+  return pino.destination({ dest: file, sync: true, append: true, mkdir: true });
+}
+
 /** stderr: readable lines on a terminal, JSON for whatever collects logs otherwise. */
 export function stderrDestination(isTTY: boolean = process.stderr.isTTY): DestinationStream {
   return isTTY ? prettyDestination(2) : pino.destination({ fd: 2, sync: true });
