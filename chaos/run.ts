@@ -68,7 +68,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const logger = silentLogger();
   const started = performance.now();
   const [brokerPort, controllerPort, port] = options.ports;
-  const broker = await startPrivateKafka(loadConfig({}).kafkaLocal, options.dir, [brokerPort, controllerPort], '-Xms256m -Xmx512m', logger);
+  const { broker } = await startPrivateKafka(loadConfig({}).kafkaLocal, options.dir, [brokerPort, controllerPort], '-Xms256m -Xmx512m', logger);
   const sim: RunningSim = await startSim({
     ...DEFAULT_SIM_OPTIONS, port: 0, accounts: options.followers.length, followers: [...options.followers], mode: 'safe',
     callbackUrl: `http://127.0.0.1:${port}/wechat`, dropRate: 0.2, dupRate: 0.1, logLevel: 'silent', pushConcurrency: 64,

@@ -11,7 +11,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { dashboardUrl } from '../dashboard/url.ts';
 import { adminToken, readAdminEndpoint } from '../lib/admin.ts';
@@ -83,7 +83,7 @@ function processAlive(pid: number): boolean {
  * WXSYNC_DATA_DIR/demo, emptied for this demo. Refused while a demo (or any `wxsync run`) uses it, and when it holds
  * something no demo made: the demo deletes only what it made. A broker of a demo that was killed is stopped first.
  */
-async function freshDir(dir: string, brokerOf: (dir: string) => KafkaLocalConfig): Promise<void> {
+async function freshDir(dir: string, kafkaLocal: KafkaLocalConfig): Promise<void> {
   const endpoint = readAdminEndpoint(loadConfig({ WXSYNC_DATA_DIR: dir }).http.admin);
   if (endpoint !== undefined && processAlive(endpoint.pid)) {
     throw new WxsyncError(ErrorCode.UsageInvalid, `a demo is running already (its wxsync run is pid ${endpoint.pid}, data in ${dir}): stop it first, or set WXSYNC_DATA_DIR elsewhere`);
@@ -91,7 +91,7 @@ async function freshDir(dir: string, brokerOf: (dir: string) => KafkaLocalConfig
   if (existsSync(dir) && readdirSync(dir).length > 0 && !existsSync(path.join(dir, MARKER))) {
     throw new WxsyncError(ErrorCode.UsageInvalid, `${dir} holds files no demo made; the demo uses WXSYNC_DATA_DIR/demo and starts it empty: move them, or set WXSYNC_DATA_DIR elsewhere`);
   }
-  await stopKafka(brokerOf(path.join(dir, 'kafka')), silentLogger());
+  await stopKafka({ ...kafkaLocal, dir: path.join(dir, 'kafka') }, silentLogger());
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, MARKER), 'made by wxsync demo, which empties this directory at its next start\n');
@@ -120,6 +120,26 @@ async function step<T>(out: DemoOutput, label: string, work: () => Promise<T>): 
     clearInterval(timer);
     out.write('\r\x1b[2K');
   }
+}
+
+/**
+ * The report at the end: the follow history by year (a monthly report over ten years, summed), then the demo's day
+ * as `wxsync report churn --all` prints it, the rollups refreshed first.
+ */
+async function printReport(config: Config, demoDay: string, out: DemoOutput): Promise<void> {
+  const today = JSON.parse(await step(out, 'refreshing the churn rollups', () => adminText(config, 'GET', `/api/report/churn?all=1&fresh=1&from=${demoDay}`))) as ChurnReport;
+  const history = JSON.parse(await adminText(config, 'GET', `/api/report/churn?all=1&by=month&days=${HISTORY_DAYS}`)) as ChurnReport;
+  out.write([
+    '',
+    'The follow history, by year: the first reconcile brought every follower in at their real subscribe time (WeChat says',
+    'nothing of those who had left before); the last year\'s figures include the demo\'s live churn.',
+    '',
+    formatYears(yearsOf(history)),
+    '',
+    formatChurn(today, 'table'),
+    '',
+    '',
+  ].join('\n'));
 }
 
 interface Started {
@@ -158,8 +178,7 @@ export async function runDemo(settings: DemoSettings): Promise<number> {
   const say = (line = ''): void => { out.write(`${line}\n`); };
   // WXSYNC_DATA_DIR as configured: the admin endpoint file sits at its top.
   const dir = path.join(path.dirname(config.http.admin.endpointFile), 'demo');
-  const brokerOf = (brokerDir: string): KafkaLocalConfig => ({ ...config.kafkaLocal, dir: brokerDir });
-  await freshDir(dir, brokerOf);
+  await freshDir(dir, config.kafkaLocal);
   const logger = createLogger('info', 'wxsync-demo', fileDestination(path.join(dir, 'demo.log')));
   const started: Started = {};
   const runLog = openSync(path.join(dir, 'run.log'), 'a');
@@ -184,8 +203,7 @@ export async function runDemo(settings: DemoSettings): Promise<number> {
       const [port, controllerPort] = await freePorts(2) as [number, number];
       const label = jarsMissing ? `none answers: fetching the Kafka ${KAFKA_VERSION} jars with Maven (once, a minute or two) and starting a broker of the demo's own`
         : 'none answers: starting a broker of the demo\'s own';
-      const broker = await step(out, label, () => startPrivateKafka(config.kafkaLocal, path.join(dir, 'kafka'), [port, controllerPort], config.kafkaLocal.heap, logger));
-      const pid = Number(readPid(kafkaPaths(broker).pid));
+      const { broker, pid } = await step(out, label, () => startPrivateKafka(config.kafkaLocal, path.join(dir, 'kafka'), [port, controllerPort], config.kafkaLocal.heap, logger));
       started.broker = { config: broker, pid };
       brokers = `127.0.0.1:${port}`;
       say(`Kafka: started a broker of the demo's own on ${brokers} (pid ${pid}), stopped at the end`);
@@ -211,6 +229,8 @@ export async function runDemo(settings: DemoSettings): Promise<number> {
     };
     const demoConfig = loadConfig(env);
     started.run = await step(out, 'starting wxsync run (the embedded ClickHouse loads, migrations apply)', () => spawnRun(env, publicPort, runLog));
+    const runGone = new AbortController();
+    started.run.once('exit', () => { runGone.abort(); });
     const endpoint = readAdminEndpoint(demoConfig.http.admin);
     if (endpoint === undefined) throw new WxsyncError(ErrorCode.ApiRequestFailed, 'wxsync run is ready but wrote no admin endpoint');
     say(`wxsync run: pid ${started.run.pid ?? '?'}, callbacks on 127.0.0.1:${publicPort}, logs in ${rel(path.join(dir, 'run.log'))}`);
@@ -223,7 +243,7 @@ export async function runDemo(settings: DemoSettings): Promise<number> {
     if (stopped()) return 130;
 
     const demoDay = dateOf(localDay(Date.now(), demoConfig.reports.tz));
-    const live = await liveDemo({ options, sim, config: demoConfig, out, stop, logger });
+    const live = await liveDemo({ options, sim, config: demoConfig, out, stop, runGone: runGone.signal, runLog: rel(path.join(dir, 'run.log')), logger });
     say();
     if (live.settled !== undefined) {
       for (const s of live.settled) {
@@ -232,16 +252,7 @@ export async function runDemo(settings: DemoSettings): Promise<number> {
     } else {
       say('stopped by Ctrl-C: no last snapshot and reconcile, so the pushes lost since each account\'s last reconcile are not in the report');
     }
-    const today = JSON.parse(await step(out, 'refreshing the churn rollups', () => adminText(demoConfig, 'GET', `/api/report/churn?all=1&fresh=1&from=${demoDay}`))) as ChurnReport;
-    const history = JSON.parse(await adminText(demoConfig, 'GET', `/api/report/churn?all=1&by=month&days=${HISTORY_DAYS}`)) as ChurnReport;
-    say();
-    say('The follow history, by year: the first reconcile brought every follower in at their real subscribe time (WeChat says');
-    say('nothing of those who had left before); the last year\'s figures include the demo\'s live churn.');
-    say();
-    say(formatYears(yearsOf(history)));
-    say();
-    say(formatChurn(today, 'table'));
-    say();
+    await printReport(demoConfig, demoDay, out);
     mkdirSync(path.join(dir, 'truth'), { recursive: true });
     for (const { appid } of sim.ready.accounts) writeFileSync(path.join(dir, 'truth', `${appid}.txt`), (await truthFollowers(sim.apiBase, appid)).map((o) => `${o}\n`).join(''));
     say(`WeChat's follower lists at the end are in ${rel(path.join(dir, 'truth'))}/; the store stays in ${rel(dir)}: `
@@ -253,14 +264,6 @@ export async function runDemo(settings: DemoSettings): Promise<number> {
   }
 }
 
-function readPid(file: string): string {
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch {
-    return '?';
-  }
-}
-
 interface LiveSettings {
   readonly options: DemoOptions;
   readonly sim: RunningSim;
@@ -268,6 +271,9 @@ interface LiveSettings {
   readonly config: Config;
   readonly out: DemoOutput;
   readonly stop: AbortSignal;
+  /** Aborted when `wxsync run` exits: a demo without it would go on showing nothing new. */
+  readonly runGone: AbortSignal;
+  readonly runLog: string;
   readonly logger: Logger;
 }
 
@@ -285,7 +291,7 @@ function aborted(signal: AbortSignal): Promise<void> {
  * would be a follow nobody ever told wxsync about). After --duration: the last snapshot and reconcile of every
  * account, with the store compared to the truth (`settled`); on Ctrl-C nothing more.
  */
-async function liveDemo({ options, sim, config, out, stop, logger }: LiveSettings): Promise<{ readonly settled?: readonly Settled[] }> {
+async function liveDemo({ options, sim, config, out, stop, runGone, runLog, logger }: LiveSettings): Promise<{ readonly settled?: readonly Settled[] }> {
   const startedAt = Date.now();
   const n = sim.ready.accounts.length;
   const accounts = new Map<string, AccountState>(sim.ready.accounts.map((a, k) => [a.appid, { appid: a.appid, truth: a.followers, snapshotSecond: snapshotSecond(k, n) }]));
@@ -398,7 +404,7 @@ async function liveDemo({ options, sim, config, out, stop, logger }: LiveSetting
   const failed = new AbortController();
   const problems: unknown[] = [];
   accountLoops.catch((error: unknown) => { problems.push(error); failed.abort(); });
-  const ends = [stop, failed.signal, ...(options.durationS === undefined ? [] : [AbortSignal.timeout(options.durationS * 1000)])];
+  const ends = [stop, failed.signal, runGone, ...(options.durationS === undefined ? [] : [AbortSignal.timeout(options.durationS * 1000)])];
   await aborted(AbortSignal.any(ends));
   phase = stop.aborted ? 'stopping: the churn first' : 'churn stopped: the last snapshot and reconcile of every account';
   churning.abort();
@@ -407,6 +413,7 @@ async function liveDemo({ options, sim, config, out, stop, logger }: LiveSetting
   await (stop.aborted ? Promise.all(churns) : accountLoops).catch(() => undefined);
   let settled: Settled[] | undefined;
   try {
+    if (runGone.aborted) throw new WxsyncError(ErrorCode.ApiRequestFailed, `wxsync run exited while the demo ran; its log is ${runLog}`);
     if (problems.length > 0) throw problems[0];
     if (!stop.aborted) {
       await spoolDrained(config, 120_000);

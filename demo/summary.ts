@@ -97,7 +97,8 @@ function reconcileCell(account: AccountState): string {
     return `snapshot [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${pages}/${expectedPages} pages`;
   }
   const r = account.lastReconcile;
-  if (r === undefined) return 'none yet';
+  // Imports run one at a time, the smallest account first.
+  if (r === undefined) return 'waiting for its import';
   return r.first ? `${clockTime(r.at)}: imported ${number(r.corrections)} followers` : `${clockTime(r.at)}: ${number(r.corrections)} lost pushes recovered`;
 }
 

@@ -26,12 +26,14 @@ const EQUAL_TIMEOUT_MS = 60_000;
  * A broker of its own in `dir` on the given ports (broker, controller), its jars linked from the shared cache
  * (fetched there once with Maven): nothing it stores mixes with the developer's broker, and removing `dir` removes it all.
  */
-export async function startPrivateKafka(shared: KafkaLocalConfig, dir: string, ports: readonly [number, number], heap: string, logger: Logger): Promise<KafkaLocalConfig> {
+export async function startPrivateKafka(
+  shared: KafkaLocalConfig, dir: string, ports: readonly [number, number], heap: string, logger: Logger,
+): Promise<{ readonly broker: KafkaLocalConfig; readonly pid: number }> {
   mkdirSync(dir, { recursive: true });
   symlinkSync(await ensureKafkaJars(shared, logger), path.join(dir, `libs-${KAFKA_VERSION}`));
   const broker: KafkaLocalConfig = { ...shared, dir, port: ports[0], controllerPort: ports[1], heap, startTimeoutMs: 90_000 };
-  await startKafka(broker, logger);
-  return broker;
+  const { pid } = await startKafka(broker, logger);
+  return { broker, pid };
 }
 
 /** WXSYNC_ACCOUNTS for the simulator's accounts, each snapshotted on `snapshotCron` (node-cron, with seconds) if given. */

@@ -35,7 +35,7 @@ describe('the live summary', () => {
     assert.match(rows[2] ?? '', new RegExp(`^wxbig +200,412 +200,398 +differs by 14 \\(next reconcile after ${clockTime(Date.UTC(2026, 10, 26, 15, 21, 0))}\\) +${clockTime(NOW - 3000)}: 37 lost pushes recovered$`));
     assert.match(rows[3] ?? '', /^wxmid +50,000 +0 +differs by 50,000 \(importing\) +snapshot \[##########\.{10}\] 3\/6 pages$/);
     assert.match(rows[4] ?? '', new RegExp(`^wxsmall +10,000 +10,000 +equal +${clockTime(NOW - 9000)}: imported 10,000 followers$`));
-    assert.match(rows[5] ?? '', /^wxnew +1,000 +– +not compared yet +none yet$/);
+    assert.match(rows[5] ?? '', /^wxnew +1,000 +– +not compared yet +waiting for its import$/);
     // Numbers are right-aligned.
     assert.equal((rows[2] ?? '').indexOf('200,412') + 7, (rows[4] ?? '').indexOf('10,000') + 6);
   });
