@@ -47,7 +47,7 @@ describe('30 simulated days of churn: reports equal the simulator\'s ledger', { 
     t = testEnv({ PORT: String(port), WXSYNC_RECONCILE_GRACE_S: '1', WXSYNC_RECONCILE_POLL_S: '1' });
     clockFile = path.join(t.dataDir, 'clock-offset-ms');
     writeFileSync(clockFile, '0');
-    t.env['NODE_OPTIONS'] = `--import ${path.join(packageRoot, 'test', 'support', 'shifted-clock.mjs')}`;
+    t.env['NODE_OPTIONS'] = `--import ${path.join(packageRoot, 'test', 'support', 'shifted-clock.js')}`;
     t.env['WXSYNC_TEST_CLOCK_FILE'] = clockFile;
     sim.configure(t);
   });

@@ -1,4 +1,4 @@
-// Test-only preload (`NODE_OPTIONS=--import …/shifted-clock.mjs`): this process's clock runs ahead by the number
+// Test-only preload (`NODE_OPTIONS=--import …/shifted-clock.js`): this process's clock runs ahead by the number
 // of milliseconds in the file WXSYNC_TEST_CLOCK_FILE names, read again at most every 20 ms, so a test can move a
 // `wxsync run` and its commands through simulated days together with the simulator's clock.
 import { readFileSync } from 'node:fs';
