@@ -162,9 +162,12 @@ async function listen(
     sockets.add(socket);
     socket.once('close', () => { sockets.delete(socket); });
   });
-  server.on('clientError', (_error, socket: Socket) => {
-    // A malformed request, oversized headers or a timeout: one bare 400, then the connection goes.
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    // A malformed request or oversized headers: one bare 400, then the connection goes. A timeout is a 408: it also
+    // ends connections a browser opened ahead of need and left idle, and a browser resends a request that meets a
+    // 408 on such a connection (a 400 would fail it).
+    const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
     else socket.destroy();
   });
   await new Promise<void>((resolve, reject) => {

@@ -381,8 +381,8 @@ export async function start({ token, forget }) {
       grid: { left: 8, right: 8, top: 8, bottom: 58, containLabel: true },
       xAxis: { type: 'category', data: days, name: t('daysSince'), nameLocation: 'middle', nameGap: 22, splitArea: { show: true } },
       yAxis: { type: 'category', data: rows.map((c) => c.campaign), splitArea: { show: true } },
-      // From the lowest share shown (in tens), so that close shares still look apart.
-      visualMap: { min: Math.floor(Math.min(...data.map((d) => d.value[2])) / 10) * 10, max: 100, orient: 'horizontal', left: 'center', bottom: 0, itemHeight: 120, itemWidth: 10, formatter: (v) => `${Math.round(v)}%`, calculable: true, inRange: { color: ['#fde2d6', '#f5b48a', '#5b8fd9', '#1f4fa3'] } },
+      // From the lowest share shown (in tens, 90% at most), so that close shares still look apart.
+      visualMap: { min: Math.min(90, Math.floor(Math.min(...data.map((d) => d.value[2])) / 10) * 10), max: 100, orient: 'horizontal', left: 'center', bottom: 0, itemHeight: 120, itemWidth: 10, formatter: (v) => `${Math.round(v)}%`, calculable: true, inRange: { color: ['#fde2d6', '#f5b48a', '#5b8fd9', '#1f4fa3'] } },
       series: [{ id: 'retention', name: t('retentionTitle'), type: 'heatmap', data, emphasis: { itemStyle: { borderColor: '#333', borderWidth: 1 } } }],
     });
   }
@@ -568,9 +568,6 @@ export async function start({ token, forget }) {
       if (status.version !== state.version) {
         state.version = status.version;
         await reload();
-      } else if (state.appid === '') {
-        // The all-accounts truth charts read the status itself.
-        renderTruth();
       }
     } catch (error) {
       if (error instanceof SignedOut) {

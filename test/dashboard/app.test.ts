@@ -103,13 +103,19 @@ describe('the dashboard in headless Chromium', { timeout: 1_200_000 }, () => {
     await f.close();
   });
 
+  /** Each page's problems, for a failure's message. */
+  const problemsOf = new WeakMap<Page, string[]>();
+
   async function watch(context: BrowserContext): Promise<Watched> {
     const page = await context.newPage();
     const problems: string[] = [];
+    problemsOf.set(page, problems);
     const requests: string[] = [];
     page.on('console', (message) => { if (message.type() === 'error') problems.push(`console: ${message.text()}`); });
     page.on('pageerror', (error) => { problems.push(`page error: ${error.message}`); });
     page.on('request', (request) => { requests.push(request.url()); });
+    // The console names no address; this does.
+    page.on('response', (response) => { if (response.status() >= 400) problems.push(`HTTP ${response.status()}: ${response.url()}`); });
     return { page, problems, requests };
   }
 
@@ -206,7 +212,8 @@ describe('the dashboard in headless Chromium', { timeout: 1_200_000 }, () => {
         return JSON.stringify(last.shown) === JSON.stringify(want) ? shown : undefined;
       }, 1000);
     } catch (error) {
-      assert.deepEqual(last?.shown, last?.want, (error as Error).message);
+      const signIn = await page.evaluate('document.getElementById("signin")?.textContent ?? null').catch((e: unknown) => String(e));
+      assert.deepEqual(last?.shown, last?.want, `${(error as Error).message}; sign-in: ${JSON.stringify(signIn)}; page problems: ${JSON.stringify(problemsOf.get(page))}`);
       throw error;
     }
   }

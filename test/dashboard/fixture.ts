@@ -33,7 +33,7 @@ export interface DashboardFixture {
  * A `wxsync run` (every role) fed by the simulator with two accounts over `days` simulated days: each day at 10:00
  * (China time) follows through QR campaigns and other scenes, and unfollows, a fifth of the pushes lost; at 23:50 a
  * snapshot of each account and its reconcile. The simulator's clock and wxsync's move together (the test-only
- * preload test/support/shifted-clock.mjs); the run is left the morning after the last day, so WeChat's datacube has
+ * preload test/support/shifted-clock.js); the run is left the morning after the last day, so WeChat's datacube has
  * every day but today.
  */
 export async function startDashboardFixture(days: number): Promise<DashboardFixture> {
@@ -42,7 +42,7 @@ export async function startDashboardFixture(days: number): Promise<DashboardFixt
   const t = testEnv({ PORT: String(port), WXSYNC_RECONCILE_GRACE_S: '1', WXSYNC_RECONCILE_POLL_S: '1' });
   const clockFile = path.join(t.dataDir, 'clock-offset-ms');
   writeFileSync(clockFile, '0');
-  t.env['NODE_OPTIONS'] = `--import ${path.join(packageRoot, 'test', 'support', 'shifted-clock.mjs')}`;
+  t.env['NODE_OPTIONS'] = `--import ${path.join(packageRoot, 'test', 'support', 'shifted-clock.js')}`;
   t.env['WXSYNC_TEST_CLOCK_FILE'] = clockFile;
   const accountsFile = path.join(t.dataDir, 'accounts.json');
   const accounts = [sim.account(0), sim.account(1)];

@@ -62,6 +62,10 @@ describe('the public listener', () => {
     assert.match(got, /^(HTTP\/1\.1 408|HTTP\/1\.1 400|)/);
   });
 
+  it('ends a connection that sends nothing with a 408, which a browser that opened it ahead of need resends on', async () => {
+    assert.match(await raw(server.port, '', { waitMs: 15_000 }), /^HTTP\/1\.1 408 Request Timeout\r\n/);
+  });
+
   it('on close, lets a request in flight finish and takes no new connection', async () => {
     const inFlight = fetch(`${base}/wechat/slow`).then(async (res) => res.text());
     await new Promise((resolve) => setTimeout(resolve, 100));
