@@ -18,7 +18,8 @@ const RETENTION_DAYS = 30;
 const CHECK_DAYS = 30;
 const MAX_HOURLY_DAYS = 31;
 const DAY_MS = 86_400_000;
-const PALETTE = ['#2f6fdb', '#e07b39', '#2e9d5b', '#9b59b6', '#c0392b', '#16a2b8', '#d4a017', '#7f8c8d', '#e84393', '#34495e'];
+/** Split keys and accounts; none is the blue of net or the near-black of the followers line. */
+const PALETTE = ['#e07b39', '#2e9d5b', '#9b59b6', '#c0392b', '#16a2b8', '#d4a017', '#e84393', '#8c6d31', '#7f8c8d', '#5dade2'];
 const COLORS = {
   follows: '#2e9d5b', unfollows: '#d64541', net: '#2f6fdb', followers: '#18243a', corrections: '#e07b39',
   addedExplained: '#a8d8b9', addedUnexplained: '#2e9d5b', removedExplained: '#f2b8b5', removedUnexplained: '#d64541',

@@ -127,20 +127,29 @@ describe('the dashboard in headless Chromium', { timeout: 1_200_000 }, () => {
   }
 
   /** The figures the page shows for a view, from the API's answers, as the page formats them. */
-  async function expected(appid: string, lang: 'en' | 'zh'): Promise<Partial<Shown>> {
+  /** The churn chart's series: follows up and unfollows down (per split key: the 8 largest, then the rest summed), net, followers. */
+  function churnSeries(churn: ChurnReport): Shown['charts'][string] {
+    const bars = (id: string, periods: readonly { follows: number; unfollows: number }[]): Shown['charts'][string] => [
+      { id: id === '' ? 'follows' : `follows:${id}`, data: periods.map((p) => p.follows) },
+      { id: id === '' ? 'unfollows' : `unfollows:${id}`, data: periods.map((p) => -p.unfollows) },
+    ];
+    const rest = churn.splits.slice(8);
+    const split = churn.split === null || churn.splits.length === 0 ? bars('', churn.periods) : [
+      ...churn.splits.slice(0, 8).flatMap((s) => bars(`key:${s.key}`, s.periods)),
+      ...(rest.length === 0 ? [] : bars('others', churn.periods.map((_, i) => ({
+        follows: rest.reduce((n, s) => n + (s.periods[i]?.follows ?? 0), 0), unfollows: rest.reduce((n, s) => n + (s.periods[i]?.unfollows ?? 0), 0),
+      })))),
+    ];
+    return [...split, { id: 'net', data: churn.periods.map((p) => p.net) }, { id: 'followers', data: churn.periods.map((p) => p.followersEnd) }];
+  }
+
+  async function expected(appid: string, lang: 'en' | 'zh', range = 'days=30&by=day'): Promise<Partial<Shown>> {
     const query = appid === '' ? 'all=1' : `appid=${appid}`;
-    const churn = await f.api<ChurnReport>(`/api/report/churn?${query}&days=30&by=day`);
+    const churn = await f.api<ChurnReport>(`/api/report/churn?${query}&${range}`);
     const status = await f.api<StatusAnswer>('/api/status');
     const runs = (await f.api<ReconcileRuns>(`/api/reconciles?${query}`)).runs;
     const { total } = churn;
-    const charts: Shown['charts'] = {
-      'chart-churn': [
-        { id: 'follows', data: churn.periods.map((p) => p.follows) },
-        { id: 'unfollows', data: churn.periods.map((p) => -p.unfollows) },
-        { id: 'net', data: churn.periods.map((p) => p.net) },
-        { id: 'followers', data: churn.periods.map((p) => p.followersEnd) },
-      ],
-    };
+    const charts: Shown['charts'] = { 'chart-churn': churnSeries(churn) };
     const comparisons = (appid === '' ? status.accounts : status.accounts.filter((a) => a.appid === appid))
       .filter((a): a is AccountHealth & { lastComparison: NonNullable<AccountHealth['lastComparison']> } => a.lastComparison !== null).map((a) => a.lastComparison);
     charts['chart-comparison'] = [
@@ -202,11 +211,11 @@ describe('the dashboard in headless Chromium', { timeout: 1_200_000 }, () => {
   }
 
   /** Until the page shows what the API answers (a refresh may land between reading one and the other). */
-  async function showsTheApi(page: Page, appid: string, lang: 'en' | 'zh'): Promise<Shown> {
+  async function showsTheApi(page: Page, appid: string, lang: 'en' | 'zh', range?: string): Promise<Shown> {
     let last: { shown: Partial<Shown>; want: Partial<Shown> } | undefined;
     try {
       return await waitFor(`the page to show the API's figures for ${appid === '' ? 'all accounts' : appid}`, 90_000, async () => {
-        const want = await expected(appid, lang);
+        const want = await expected(appid, lang, range);
         const shown = await read(page);
         last = { shown: pick(shown, want), want };
         return JSON.stringify(last.shown) === JSON.stringify(want) ? shown : undefined;
@@ -281,6 +290,29 @@ describe('the dashboard in headless Chromium', { timeout: 1_200_000 }, () => {
         [...check.check?.days ?? []].reverse().map((d) => [d.day, ...wechat(d)]), 'WeChat\'s figures are the datacube\'s');
       assert.ok((check.check?.compared ?? 0) >= 5, 'WeChat had figures for the simulated days');
       assert.match((await read(page)).checkSummary, new RegExp(`^${check.check?.equal ?? -1} 天一致，共比较 ${check.check?.compared ?? -1} 天`));
+
+      // Any range, any bucket, split by campaign or scene: the chart's series are the API's.
+      await page.click('[data-days="90"]');
+      await page.selectOption('#by', 'week');
+      await page.selectOption('#split', 'campaign');
+      shown = await showsTheApi(page, first, 'zh', 'days=90&by=week&split=campaign');
+      assert.ok((shown.charts['chart-churn']?.length ?? 0) > 4, 'a series per campaign');
+      await shot(page, 'account-by-campaign-zh');
+      await page.selectOption('#split', 'scene');
+      await showsTheApi(page, first, 'zh', 'days=90&by=week&split=scene');
+      // Over a year, typed in: no cap on the range.
+      const today = days[0] ?? '';
+      const yearAgo = new Date(Date.parse(today) - 400 * 86_400_000).toISOString().slice(0, 10);
+      await page.selectOption('#split', '');
+      await page.fill('#from', yearAgo);
+      await page.fill('#to', today);
+      await page.selectOption('#by', 'month');
+      await page.click('#range button[type="submit"]');
+      shown = await showsTheApi(page, first, 'zh', `from=${yearAgo}&to=${today}&by=month`);
+      assert.ok((shown.charts['chart-churn']?.[0]?.data.length ?? 0) >= 13, 'more than a year of months');
+      await page.click('[data-days="30"]');
+      await page.selectOption('#by', 'day');
+      await showsTheApi(page, first, 'zh');
 
       // The other account; then a reload keeps the language and the account (the tab kept the token).
       await choose(page, second);
