@@ -21,6 +21,7 @@ import type { ReconcileReport } from '../producers/reconcile/runner.ts';
 export const WXSYNC_BIN = path.join(packageRoot, 'bin', 'wxsync.js');
 const READY_TIMEOUT_MS = 120_000;
 const EQUAL_TIMEOUT_MS = 60_000;
+const BUSY_RETRY_MS = 60_000;
 
 /**
  * A broker of its own in `dir` on the given ports (broker, controller), its jars linked from the shared cache
@@ -159,10 +160,19 @@ export interface Settled {
   readonly stored: number;
 }
 
-/** A snapshot of the account now and its reconcile, both inside the running wxsync; the reconcile's report. */
+/**
+ * A snapshot of the account now and its reconcile, both inside the running wxsync; the reconcile's report. A snapshot
+ * refused as busy is asked for again for a while: after wxsync run or the broker was killed, the lease member of the
+ * dead session holds the account until the broker notices it is gone.
+ */
 export async function snapshotAndReconcile(config: Config, appid: string, onProgress: (progress: Progress) => void): Promise<ReconcileReport> {
-  const snapshot = await snapshotThroughRun(config, appid, onProgress);
-  if (snapshot.status !== 'complete') throw new WxsyncError(ErrorCode.ApiRequestFailed, `the snapshot of ${appid} ended ${snapshot.status}`);
+  const deadline = Date.now() + BUSY_RETRY_MS;
+  let snapshot = await snapshotThroughRun(config, appid, onProgress);
+  while (snapshot.status === 'busy' && Date.now() < deadline) {
+    await sleep(2000);
+    snapshot = await snapshotThroughRun(config, appid, onProgress);
+  }
+  if (snapshot.status !== 'complete') throw new WxsyncError(ErrorCode.ApiRequestFailed, `the snapshot of ${appid} ended ${snapshot.status}: ${snapshot.reason ?? ''}`);
   const reconcile = JSON.parse(await adminText(config, 'POST', `/api/reconcile/${appid}`)) as ReconcileReport;
   if (reconcile.status !== 'done') throw new WxsyncError(ErrorCode.ApiRequestFailed, `the reconcile of ${appid} was ${reconcile.status}: ${reconcile.reason ?? ''}`);
   return reconcile;
