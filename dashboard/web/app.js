@@ -460,7 +460,8 @@ export async function start({ token, forget }) {
       tooltip: tooltip((params) => [params[0].axisValueLabel, ...params.map((p) => `${p.seriesName}: ${int(p.value)}`)].join('\n')),
       legend: { top: 0 },
       grid: { left: 8, right: 8, top: 56, bottom: 8, containLabel: true },
-      xAxis: { type: 'category', data: compared.map((c) => c.appid) },
+      // Every account named, however narrow the chart.
+      xAxis: { type: 'category', data: compared.map((c) => c.appid), axisLabel: { interval: 0, overflow: 'truncate', width: 110 } },
       yAxis: { type: 'value', axisLabel: { formatter: (v) => int(v) } },
       series: [
         bar('addedExplained', `${t('added')} · ${t('explained')}`, 'added', COLORS.addedExplained, (c) => c.added - c.addedUnexplained),
