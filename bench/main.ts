@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { packageRoot } from '../lib/config.ts';
 
-const benches = ['consumer.ts', 'sim.ts', 'snapshot.ts', 'callback.ts', 'reconcile.ts'];
+const benches = ['consumer.ts', 'sim.ts', 'snapshot.ts', 'callback.ts', 'reconcile.ts', 'report.ts'];
 let failed = 0;
 for (const file of benches) {
   process.stdout.write(`\n== bench/${file}\n`);
