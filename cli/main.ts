@@ -15,6 +15,7 @@ const commands: Readonly<Record<string, () => Promise<CommandModule>>> = {
   snapshots: () => import('./snapshots.ts'),
   report: () => import('./report.ts'),
   demo: () => import('./demo.ts'),
+  dashboard: () => import('./dashboard.ts'),
 };
 
 function usage(): string {

@@ -4,7 +4,6 @@ import path from 'node:path';
 import { adminToken, readAdminEndpoint } from '../../lib/admin.ts';
 import { packageRoot } from '../../lib/config.ts';
 import { freePorts } from '../../lib/ports.ts';
-import { dashboardUrl } from '../../dashboard/url.ts';
 import type { ReconcileRuns } from '../../api/reconciles.ts';
 import { SimHarness } from '../lib/wechat/sim-harness.ts';
 import { testEnv, waitFor, type TestEnv } from '../support/env.ts';
@@ -113,8 +112,12 @@ export async function startDashboardFixture(days: number): Promise<DashboardFixt
   const token = adminToken(admin, false);
   assert.ok(endpoint !== undefined && token !== undefined, 'wxsync run wrote its admin endpoint and token');
   const origin = `http://${endpoint.host}:${endpoint.port}`;
+  // The address the browser opens is the one `wxsync dashboard` prints, as an operator would get it.
+  const printed = await wxsync(t.env, ['dashboard']);
+  assert.equal(printed.code, 0, printed.stderr);
+  assert.equal(printed.stdout, `${origin}/dashboard#token=${encodeURIComponent(token)}\n`);
   return {
-    t, sim, appids, url: dashboardUrl(endpoint, token), origin,
+    t, sim, appids, url: printed.stdout.trimEnd(), origin,
     api,
     churn,
     async close() {
