@@ -6,12 +6,15 @@ import { ErrorCode, WxsyncError } from './errors.ts';
 import { redactText, type LogLevel } from './logger.ts';
 import { isHttpUrl } from './http-url.ts';
 import { checkTimeZone } from './time-zone.ts';
+import { parseWebhooks, type AlertWebhook } from '../alerts/webhook-config.ts';
 
 /** The package root: the Kafka jar cache and the SQL files are found relative to it, not to the cwd. */
 export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export interface Account {
   readonly appid: string;
+  /** What operators call the account; alert texts show it beside the appid. */
+  readonly name?: string;
   readonly secret: string;
   readonly token: string;
   readonly encodingAESKey?: string;
@@ -159,6 +162,39 @@ export interface Config {
     /** How long a report waits for a refresh of the churn rollups it asked for (--fresh). */
     readonly refreshTimeoutMs: number;
   };
+  readonly alerts: {
+    /** Where alerts go (WXSYNC_ALERT_WEBHOOKS); none: alerts are evaluated, counted and logged only. */
+    readonly webhooks: readonly AlertWebhook[];
+    /** How often the rules are evaluated over the process's metrics. */
+    readonly evalMs: number;
+    /** pushes_lost: the last reconcile corrected more than this share of its snapshot's followers … */
+    readonly lostShare: number;
+    /** … or more than this many. */
+    readonly lostCount: number;
+    /** spool_not_draining: the spool held callbacks and did not shrink for this long. */
+    readonly spoolMs: number;
+    /** consumer_stuck: the consumer reported itself stalled for this long. */
+    readonly stuckMs: number;
+    /** quota_low: user/get calls left today below this share of the day's limit. */
+    readonly quotaShare: number;
+    /** pushes_refused_spike: more pushes refused than this in the last minute. */
+    readonly refusedPerMinute: number;
+    /** A firing alert resolves once its condition has been false this long, so a flapping one does not flood. */
+    readonly resolveHoldMs: number;
+    /** Messages a webhook gets a minute at most; what fires or resolves beyond it goes grouped into the next one. */
+    readonly messagesPerMinute: number;
+    /** How often the store's daily figures are compared with WeChat's datacube (and once at start); 0: never. */
+    readonly datacubeEveryMs: number;
+    readonly delivery: {
+      /** Whole-request deadline of one attempt. */
+      readonly timeoutMs: number;
+      readonly attempts: number;
+      readonly retryInitialMs: number;
+      readonly retryMaxMs: number;
+      /** Messages waiting per webhook at most; past it the oldest is dropped, with a log line. */
+      readonly queueMax: number;
+    };
+  };
   readonly wechatApiBase: string;
   readonly accounts: readonly Account[];
 }
@@ -270,6 +306,11 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
 
   const accountsPath = str('WXSYNC_ACCOUNTS', '');
   const accounts = accountsPath === '' ? [] : readAccounts(path.resolve(cwd, accountsPath), problems);
+  const webhooksPath = str('WXSYNC_ALERT_WEBHOOKS', '');
+  const webhooks = webhooksPath === '' ? undefined : readJsonFile('WXSYNC_ALERT_WEBHOOKS', path.resolve(cwd, webhooksPath), problems);
+  const alertRetryInitialMs = int('WXSYNC_ALERT_RETRY_INITIAL_MS', 1000, 1, 600_000);
+  const alertRetryMaxMs = int('WXSYNC_ALERT_RETRY_MAX_MS', 60_000, 1, 3_600_000);
+  if (alertRetryMaxMs < alertRetryInitialMs) problems.push('WXSYNC_ALERT_RETRY_MAX_MS must not be below WXSYNC_ALERT_RETRY_INITIAL_MS');
 
   const config: Config = {
     logLevel: logLevel as LogLevel,
@@ -336,6 +377,26 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       pollMs: int('WXSYNC_RECONCILE_POLL_S', 10, 1, 3600) * 1000,
     },
     reports: { tz: reportTz, refreshTimeoutMs: int('WXSYNC_REPORT_REFRESH_TIMEOUT_S', 600, 1, 86_400) * 1000 },
+    alerts: {
+      webhooks: webhooks === undefined ? [] : parseWebhooks(webhooks, new Set(accounts.map((a) => a.appid)), problems),
+      evalMs: int('WXSYNC_ALERT_EVAL_S', 15, 1, 3600) * 1000,
+      lostShare: share('WXSYNC_ALERT_LOST_SHARE', 0.001),
+      lostCount: int('WXSYNC_ALERT_LOST_COUNT', 100, 1, 1_000_000_000),
+      spoolMs: int('WXSYNC_ALERT_SPOOL_MINUTES', 5, 1, 1440) * 60_000,
+      stuckMs: int('WXSYNC_ALERT_STUCK_MINUTES', 5, 1, 1440) * 60_000,
+      quotaShare: share('WXSYNC_ALERT_QUOTA_SHARE', 0.1),
+      refusedPerMinute: int('WXSYNC_ALERT_REFUSED_PER_MIN', 30, 1, 1_000_000_000),
+      resolveHoldMs: int('WXSYNC_ALERT_RESOLVE_HOLD_S', 60, 0, 86_400) * 1000,
+      messagesPerMinute: int('WXSYNC_ALERT_MESSAGES_PER_MIN', 5, 1, 600),
+      datacubeEveryMs: int('WXSYNC_ALERT_DATACUBE_HOURS', 24, 0, 24 * 30) * 3_600_000,
+      delivery: {
+        timeoutMs: int('WXSYNC_ALERT_TIMEOUT_MS', 5000, 100, 60_000),
+        attempts: int('WXSYNC_ALERT_ATTEMPTS', 6, 1, 100),
+        retryInitialMs: alertRetryInitialMs,
+        retryMaxMs: alertRetryMaxMs,
+        queueMax: int('WXSYNC_ALERT_QUEUE_MAX', 100, 1, 100_000),
+      },
+    },
     wechatApiBase: wechatApiBase.replace(/\/+$/, ''),
     accounts,
   };
@@ -349,26 +410,30 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
 
 const ACCOUNTS_FILE_MAX_BYTES = 1 << 20;
 
-function readAccounts(file: string, problems: string[]): Account[] {
+/** The JSON a file named by `variable` holds (the accounts, the alert webhooks), or undefined with the problem listed. */
+function readJsonFile(variable: string, file: string, problems: string[]): unknown {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    problems.push(`WXSYNC_ACCOUNTS: cannot read ${file}: ${(error as Error).message}`);
-    return [];
+    problems.push(`${variable}: cannot read ${file}: ${(error as Error).message}`);
+    return undefined;
   }
   if (Buffer.byteLength(text) > ACCOUNTS_FILE_MAX_BYTES) {
-    problems.push(`WXSYNC_ACCOUNTS: ${file} is larger than ${ACCOUNTS_FILE_MAX_BYTES} bytes`);
-    return [];
+    problems.push(`${variable}: ${file} is larger than ${ACCOUNTS_FILE_MAX_BYTES} bytes`);
+    return undefined;
   }
-  let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    return JSON.parse(text) as unknown;
   } catch (error) {
-    problems.push(`WXSYNC_ACCOUNTS: ${file} is not JSON: ${(error as Error).message}`);
-    return [];
+    problems.push(`${variable}: ${file} is not JSON: ${(error as Error).message}`);
+    return undefined;
   }
-  return parseAccounts(parsed, problems);
+}
+
+function readAccounts(file: string, problems: string[]): Account[] {
+  const parsed = readJsonFile('WXSYNC_ACCOUNTS', file, problems);
+  return parsed === undefined ? [] : parseAccounts(parsed, problems);
 }
 
 /** Validates the accounts array; exported for tests of hostile account files. */
@@ -397,6 +462,7 @@ export function parseAccounts(value: unknown, problems: string[]): Account[] {
       return v;
     };
     const appid = text('appid', true, APPID);
+    const name = text('name', false, /^[^\p{Cc}]{1,64}$/u);
     const secret = text('secret', true);
     const token = text('token', true, /^[A-Za-z0-9]{3,32}$/);
     const encodingAESKey = text('encodingAESKey', false, /^[A-Za-z0-9+/]{43}$/);
@@ -419,6 +485,7 @@ export function parseAccounts(value: unknown, problems: string[]): Account[] {
     seen.add(appid);
     accounts.push({
       appid,
+      ...(name === undefined ? {} : { name }),
       secret,
       token,
       ...(encodingAESKey === undefined ? {} : { encodingAESKey }),

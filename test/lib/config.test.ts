@@ -174,6 +174,48 @@ describe('loadConfig', () => {
   });
 });
 
+describe('the alerts section', () => {
+  it('gives the documented defaults and reads the thresholds', () => {
+    const { alerts } = loadConfig({});
+    assert.deepEqual(alerts, {
+      webhooks: [], evalMs: 15_000, lostShare: 0.001, lostCount: 100, spoolMs: 300_000, stuckMs: 300_000, quotaShare: 0.1, refusedPerMinute: 30,
+      resolveHoldMs: 60_000, messagesPerMinute: 5, datacubeEveryMs: 86_400_000,
+      delivery: { timeoutMs: 5000, attempts: 6, retryInitialMs: 1000, retryMaxMs: 60_000, queueMax: 100 },
+    });
+    const set = loadConfig({ WXSYNC_ALERT_EVAL_S: '1', WXSYNC_ALERT_LOST_SHARE: '0.01', WXSYNC_ALERT_SPOOL_MINUTES: '2', WXSYNC_ALERT_RESOLVE_HOLD_S: '0', WXSYNC_ALERT_DATACUBE_HOURS: '0' }).alerts;
+    assert.deepEqual([set.evalMs, set.lostShare, set.spoolMs, set.resolveHoldMs, set.datacubeEveryMs], [1000, 0.01, 120_000, 0, 0]);
+    const problems = problemsOf(() => loadConfig({
+      WXSYNC_ALERT_EVAL_S: '0', WXSYNC_ALERT_LOST_SHARE: '2', WXSYNC_ALERT_QUOTA_SHARE: '-1', WXSYNC_ALERT_ATTEMPTS: 'many',
+      WXSYNC_ALERT_RETRY_INITIAL_MS: '5000', WXSYNC_ALERT_RETRY_MAX_MS: '1000',
+    }));
+    assert.deepEqual(problems.map((p) => p.split(' ')[0]), [
+      'WXSYNC_ALERT_RETRY_MAX_MS', 'WXSYNC_ALERT_EVAL_S', 'WXSYNC_ALERT_LOST_SHARE', 'WXSYNC_ALERT_QUOTA_SHARE', 'WXSYNC_ALERT_ATTEMPTS',
+    ]);
+  });
+
+  it('reads the webhooks file like the accounts file, and refuses a malformed, oversized or missing one', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'wxsync-config-'));
+    const accounts = path.join(dir, 'accounts.json');
+    writeFileSync(accounts, JSON.stringify([{ ...ACCOUNT, name: '官方号' }]));
+    const file = path.join(dir, 'webhooks.json');
+    writeFileSync(file, JSON.stringify([{ type: 'dingtalk', url: 'https://oapi.dingtalk.com/robot/send?access_token=abc', secret: 'SECxyz', appids: [ACCOUNT.appid] }]));
+    const config = loadConfig({ WXSYNC_ACCOUNTS: accounts, WXSYNC_ALERT_WEBHOOKS: file });
+    assert.equal(config.accounts[0]?.name, '官方号');
+    assert.deepEqual(config.alerts.webhooks, [
+      { type: 'dingtalk', url: 'https://oapi.dingtalk.com/robot/send?access_token=abc', secret: 'SECxyz', language: 'zh', appids: [ACCOUNT.appid] },
+    ]);
+    writeFileSync(file, JSON.stringify([{ type: 'json', url: 'https://x.example/hook', appids: ['wxnotconfigured'] }]));
+    assert.deepEqual(problemsOf(() => loadConfig({ WXSYNC_ACCOUNTS: accounts, WXSYNC_ALERT_WEBHOOKS: file })), [
+      'WXSYNC_ALERT_WEBHOOKS[0].appids: "wxnotconfigured" is not configured in WXSYNC_ACCOUNTS',
+    ]);
+    writeFileSync(file, '[{"type": "json",');
+    assert.match(problemsOf(() => loadConfig({ WXSYNC_ALERT_WEBHOOKS: file }))[0] ?? '', /^WXSYNC_ALERT_WEBHOOKS: .* is not JSON/);
+    writeFileSync(file, `[${' '.repeat(2 * 1024 * 1024)}]`);
+    assert.match(problemsOf(() => loadConfig({ WXSYNC_ALERT_WEBHOOKS: file }))[0] ?? '', /^WXSYNC_ALERT_WEBHOOKS: .* is larger than/);
+    assert.match(problemsOf(() => loadConfig({ WXSYNC_ALERT_WEBHOOKS: path.join(dir, 'missing.json') }))[0] ?? '', /^WXSYNC_ALERT_WEBHOOKS: cannot read/);
+  });
+});
+
 describe('config problems that quote a URL', () => {
   it('never print its credentials', () => {
     assert.throws(() => loadConfig({ CLICKHOUSE_URL: 'ftp://admin:hunter2-secret@db:9000', WECHAT_API_BASE: 'gopher://u:p4ss-secret@x' }), (error: Error) =>
