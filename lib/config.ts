@@ -143,6 +143,16 @@ export interface Config {
     readonly batchgetConcurrency: number;
     /** Complete snapshots per account whose members are kept; older snapshots' members are dropped after a reconcile. */
     readonly keep: number;
+    /** A scheduled snapshot not complete this long after its cron due time is overdue (wxsync_snapshot_overdue_seconds). */
+    readonly overdueMs: number;
+  };
+  readonly sentinel: {
+    /** Time between two drift checks of an account, at least (stretched when user/get quota is short); 0: no sentinel. */
+    readonly intervalMs: number;
+    /** After the call, pushes of earlier events may still arrive (WeChat retries for ~15 s): the check waits this long. */
+    readonly settleMs: number;
+    /** How long a sentinel that started a snapshot waits for its reconcile before it reports none came. */
+    readonly followTimeoutMs: number;
   };
   readonly reconcile: {
     /** δ: events at or after T0 − δ are newer than the snapshot (clock skew, WeChat's retry window). */
@@ -301,6 +311,10 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   const retryMaxMs = int('WXSYNC_RETRY_MAX_MS', 10_000, 1, 600_000);
   if (retryMaxMs < retryInitialMs) problems.push('WXSYNC_RETRY_MAX_MS must not be below WXSYNC_RETRY_INITIAL_MS');
 
+  const sentinelIntervalS = int('WXSYNC_SENTINEL_INTERVAL_S', 900, 0, 86_400);
+  // One user/get call per check: a sub-5-second interval would spend the day's quota in minutes.
+  if (sentinelIntervalS > 0 && sentinelIntervalS < 5) problems.push(`WXSYNC_SENTINEL_INTERVAL_S must be 0 (no sentinel) or at least 5, got ${sentinelIntervalS}`);
+
   const wechatApiBase = str('WECHAT_API_BASE', 'https://api.weixin.qq.com');
   if (!isHttpUrl(wechatApiBase)) problems.push(`WECHAT_API_BASE must be an http(s) URL, got ${JSON.stringify(redactText(wechatApiBase))}`);
 
@@ -368,6 +382,12 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       batchgetConcurrency: int('WXSYNC_BATCHGET_CONCURRENCY', 4, 1, 64),
       // At least two: a comparison reads the last two complete snapshots.
       keep: int('WXSYNC_SNAPSHOT_KEEP', 7, 2, 10_000),
+      overdueMs: int('WXSYNC_SNAPSHOT_OVERDUE_S', 3600, 0, 7 * 24 * 3600) * 1000,
+    },
+    sentinel: {
+      intervalMs: sentinelIntervalS * 1000,
+      settleMs: int('WXSYNC_SENTINEL_SETTLE_S', 20, 0, 600) * 1000,
+      followTimeoutMs: int('WXSYNC_SENTINEL_FOLLOW_TIMEOUT_S', 1800, 10, 86_400) * 1000,
     },
     reconcile: {
       windowMarginMs: int('WXSYNC_RECONCILE_WINDOW_MARGIN_S', 60, 0, 86_400) * 1000,

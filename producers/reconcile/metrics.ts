@@ -1,7 +1,10 @@
-import { Counter, Histogram, type Registry } from '../../lib/metrics.ts';
+import { Counter, Gauge, Histogram, type Registry } from '../../lib/metrics.ts';
 import type { Reconciler } from './runner.ts';
 
-/** A reconciler that counts every run it finishes at /metrics: by status, and per rule what it emitted or skipped. */
+/**
+ * A reconciler that counts every run it finishes at /metrics: by status, and per rule what it emitted or skipped;
+ * and per account what its last real run did (the pushes-lost and reconcile-refused alerts read those).
+ */
 export function observedReconciler(reconciler: Reconciler, registry: Registry): Reconciler {
   const registers = [registry];
   const runs = new Counter({ name: 'wxsync_reconcile_runs_total', help: 'Reconcile runs by status (done, dry-run, refused, failed)', labelNames: ['status'], registers });
@@ -14,6 +17,9 @@ export function observedReconciler(reconciler: Reconciler, registry: Registry): 
   });
   const live = new Counter({ name: 'wxsync_reconcile_live_checked_total', help: 'Users with an event inside a snapshot\'s window, confirmed live by batchget', registers });
   const seconds = new Histogram({ name: 'wxsync_reconcile_seconds', help: 'Duration of a reconcile run', buckets: [0.5, 1, 2, 5, 10, 30, 60, 300, 900], registers });
+  const lastCorrections = new Gauge({ name: 'wxsync_reconcile_last_corrections', help: 'Corrections published by the account\'s last done reconcile', labelNames: ['appid'], registers });
+  const lastFollowers = new Gauge({ name: 'wxsync_reconcile_last_followers', help: 'Followers in the snapshot the account\'s last done reconcile compared (the denominator of the lost share)', labelNames: ['appid'], registers });
+  const lastRefused = new Gauge({ name: 'wxsync_reconcile_last_refused', help: '1 when the account\'s last reconcile run was refused (e.g. a stale share too large), else 0', labelNames: ['appid'], registers });
   return {
     async run(request) {
       let report;
@@ -21,11 +27,20 @@ export function observedReconciler(reconciler: Reconciler, registry: Registry): 
         report = await reconciler.run(request);
       } catch (error) {
         runs.inc({ status: 'failed' });
+        if (!request.dryRun) lastRefused.set({ appid: request.appid }, 0);
         throw error;
       }
       runs.inc({ status: report.status });
       seconds.observe(report.durationMs / 1000);
       if (report.joined === true) return report;
+      if (!report.dryRun) {
+        const { appid } = report;
+        lastRefused.set({ appid }, report.status === 'refused' ? 1 : 0);
+        if (report.status === 'done') {
+          lastCorrections.set({ appid }, report.missing.emitted + report.stale.emitted + report.live.emitted);
+          lastFollowers.set({ appid }, report.snapshotOpenids);
+        }
+      }
       for (const rule of ['missing', 'stale'] as const) {
         const counts = report[rule];
         if (!report.dryRun) corrections.inc({ rule }, counts.emitted);

@@ -6,10 +6,16 @@ import type { KafkaGateway, LeaseAttempt, RecordProducer } from '../../lib/kafka
 import type { Logger } from '../../lib/logger.ts';
 import type { RoleStarter } from '../../lib/role.ts';
 import { Limiter, startScheduler } from '../../lib/schedule.ts';
-import { WechatClients } from '../../lib/wechat/client.ts';
+import { WechatClients, type WechatClient } from '../../lib/wechat/client.ts';
+import { clickhouseReconcileStore } from '../reconcile/store.ts';
+import { waitForLoaded } from '../reconcile/watermark.ts';
 import { StateStore } from './checkpoint.ts';
+import { CronDue } from './cron-due.ts';
 import { clickhouseKnownOpenids, type KnownOpenids } from './enrich.ts';
+import { observedSnapshotter, SnapshotMetrics } from './metrics.ts';
 import { runSnapshot, type Progress, type SnapshotResult } from './runner.ts';
+import { createSentinel, quotaReader, sentinelRoute, type AccountExclusive } from './sentinel.ts';
+import { clickhouseSentinelStore } from './sentinel-store.ts';
 
 export interface SnapshotterOptions {
   readonly config: Config;
@@ -23,6 +29,8 @@ export interface SnapshotterOptions {
   readonly known?: KnownOpenids;
   /** Aborted at shutdown: every run stops after its page in flight and keeps its checkpoint. */
   readonly signal?: AbortSignal;
+  /** The account's queue, shared with the drift sentinel's calls; one of its own by default. */
+  readonly exclusive?: AccountExclusive;
 }
 
 /** What one caller adds to one run: its progress, and its own reason to stop (a client that went away). */
@@ -40,16 +48,32 @@ export function snapshotLeases(kafka: KafkaGateway, config: Config, owner: strin
   });
 }
 
+/**
+ * Runs of one account one after another, in arrival order; other accounts' run meanwhile. A snapshot request for
+ * an account this process is already snapshotting (its schedule, or another request) waits for that run and then
+ * takes its own, like reconciles: the caller asked for followers as of now, which a run that began earlier does
+ * not give, and "busy" is kept for a run another process holds. The sentinel's calls queue here too, so they
+ * never count a user/get call into the ledger a run is writing.
+ */
+export function accountQueue(): AccountExclusive {
+  const tails = new Map<string, Promise<unknown>>();
+  return (appid, fn) => {
+    const previous = tails.get(appid) ?? Promise.resolve();
+    const result = previous.then(fn);
+    const tail = result.catch(() => undefined);
+    tails.set(appid, tail);
+    void tail.then(() => { if (tails.get(appid) === tail) tails.delete(appid); });
+    return result;
+  };
+}
+
 /** One snapshot of an account with everything the config says; shared by the role, its API route and the CLI command. */
 export function snapshotter(options: SnapshotterOptions): Snapshotter {
   const { config } = options;
   const state = new StateStore(config.snapshot.dir);
   const lease = snapshotLeases(options.kafka, config, options.owner);
   const logger = options.logger.child({ role: 'snapshot' });
-  // A request for an account this process is already snapshotting (its schedule, or another request) waits for
-  // that run and then takes its own, like reconciles: the caller asked for followers as of now, which a run that
-  // began earlier does not give, and "busy" is kept for a run another process holds.
-  const tails = new Map<string, Promise<unknown>>();
+  const exclusive = options.exclusive ?? accountQueue();
   const run = (appid: string, call: SnapshotCall): Promise<SnapshotResult> => {
     const signals = [options.signal, call.signal].filter((s) => s !== undefined);
     const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
@@ -68,14 +92,7 @@ export function snapshotter(options: SnapshotterOptions): Snapshotter {
       ...(call.onProgress === undefined ? {} : { onProgress: call.onProgress }),
     });
   };
-  return (appid, call = {}) => {
-    const previous = tails.get(appid) ?? Promise.resolve();
-    const result = previous.then(() => run(appid, call));
-    const tail = result.catch(() => undefined);
-    tails.set(appid, tail);
-    void tail.then(() => { if (tails.get(appid) === tail) tails.delete(appid); });
-    return result;
-  };
+  return (appid, call = {}) => exclusive(appid, () => run(appid, call));
 }
 
 /** One line of the route's answer: progress while the snapshot runs, then its result (or the error that ended it). */
@@ -110,30 +127,64 @@ export function snapshotRoute(snapshot: Snapshotter, limiter: Limiter, accounts:
   };
 }
 
-export const startSnapshotRole: RoleStarter = async ({ config, kafka, clickhouse, logger }) => {
+export const startSnapshotRole: RoleStarter = async ({ config, kafka, clickhouse, logger: parent, registry }) => {
+  const logger = parent.child({ role: 'snapshot' });
   const abort = new AbortController();
   const clients = new WechatClients({ apiBase: config.wechatApiBase, accounts: config.accounts, logger, signal: abort.signal });
   const producer = await kafka.producer();
-  const snapshot = snapshotter({
-    config, clients, kafka, producer, owner: 'wxsync run', logger, signal: abort.signal, known: clickhouseKnownOpenids(clickhouse, config.clickhouse.database),
+  const db = config.clickhouse.database;
+  const appids = config.accounts.map((a) => a.appid);
+  const accounts = new Set(appids);
+  const dues = new Map(config.accounts.flatMap((a) => (a.snapshotCron === undefined ? [] : [[a.appid, new CronDue(a.snapshotCron)] as const])));
+  const metrics = new SnapshotMetrics(appids, { registry, dueAt: (appid, nowMs) => dues.get(appid)?.previous(nowMs), overdueGraceMs: config.snapshot.overdueMs });
+  const sentinelStore = clickhouseSentinelStore(clickhouse, db);
+  try {
+    for (const [appid, history] of await sentinelStore.history()) if (accounts.has(appid)) metrics.restore(appid, history);
+  } catch (error) {
+    logger.warn({ err: error }, 'cannot read the snapshots of earlier runs: the snapshot gauges start from this process\'s runs');
+  }
+  const state = new StateStore(config.snapshot.dir);
+  const source = (appid: string): WechatClient => clients.get(appid);
+  const quota = quotaReader({ source, state, dailyQuota: config.snapshot.userGetDailyQuota, metrics, logger, now: Date.now });
+  const refreshQuota = (appid: string): Promise<void> => quota(appid).then(() => undefined, (error: unknown) => {
+    logger.warn({ appid, err: error }, 'cannot read the user/get quota');
   });
+  const exclusive = accountQueue();
+  const snapshot = observedSnapshotter(snapshotter({
+    config, clients, kafka, producer, owner: 'wxsync run', logger, signal: abort.signal, known: clickhouseKnownOpenids(clickhouse, db), exclusive,
+  }), metrics, refreshQuota, abort.signal);
   const limiter = new Limiter(config.snapshot.concurrency);
   const scheduler = startScheduler({
     job: 'snapshot', accounts: config.accounts, cronOf: (a) => a.snapshotCron, limiter, logger, run: (appid) => snapshot(appid),
   });
+  const reconcileStore = clickhouseReconcileStore(clickhouse, db);
+  const sentinel = createSentinel({
+    appids, settings: config.sentinel, source, state, exclusive, quota, store: sentinelStore, metrics, logger, signal: abort.signal,
+    snapshot: (appid, call) => limiter.run(() => snapshot(appid, call)),
+    pendingReconcile: async (appid) => (await reconcileStore.unreconciled()).find((r) => r.appid === appid)?.snapshotId,
+    loaded: (notBefore) => waitForLoaded({
+      offsets: kafka, groupId: config.consumer.groupId, topics: [config.kafka.topics.userEvents], notBefore,
+      timeoutMs: config.reconcile.loadTimeoutMs, signal: abort.signal,
+    }),
+  });
+  for (const appid of appids) void refreshQuota(appid);
   const requests = new Set<Promise<void>>();
-  const route = snapshotRoute(snapshot, limiter, new Set(config.accounts.map((a) => a.appid)));
+  const route = snapshotRoute(snapshot, limiter, accounts);
   return {
     name: 'snapshot',
-    routes: [['/api/snapshot/', (req: http.IncomingMessage, res: http.ServerResponse) => {
-      const handled = route(req, res).finally(() => { requests.delete(handled); });
-      requests.add(handled);
-      return handled;
-    }]],
+    routes: [
+      ['/api/snapshot/', (req: http.IncomingMessage, res: http.ServerResponse) => {
+        const handled = route(req, res).finally(() => { requests.delete(handled); });
+        requests.add(handled);
+        return handled;
+      }],
+      ['/api/sentinel/', sentinelRoute(sentinelStore, accounts)],
+    ],
     ready: () => true,
     async stop() {
       // Running snapshots stop after their page in flight and keep their checkpoints for the next start.
       abort.abort();
+      await sentinel.stop();
       await scheduler.stop();
       await Promise.all(requests);
       await producer.close();

@@ -43,6 +43,12 @@ export function quotaDay(nowMs: number): string {
   return new Date(nowMs + QUOTA_DAY_OFFSET_MS).toISOString().slice(0, 10);
 }
 
+/** When the quota day of `nowMs` ends: the next midnight Beijing time, epoch ms. */
+export function quotaResetAt(nowMs: number): number {
+  const day = 24 * 3600 * 1000;
+  return (Math.floor((nowMs + QUOTA_DAY_OFFSET_MS) / day) + 1) * day - QUOTA_DAY_OFFSET_MS;
+}
+
 /** Today's ledger: yesterday's calls no longer count, the follower estimate carries over. */
 export function ledgerFor(ledger: CallLedger | undefined, nowMs: number): CallLedger {
   const day = quotaDay(nowMs);

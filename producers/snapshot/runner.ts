@@ -101,8 +101,8 @@ async function leased(appid: string, deps: SnapshotDeps, now: () => number): Pro
   const resumed = decision.kind === 'resume' ? decision.checkpoint : undefined;
 
   let ledger = ledgerFor(await state.readLedger(appid), now());
-  const reported = await reportedRemaining(deps.source, logger, appid);
-  const quota = quotaDecision(appid, resumed?.total ?? ledger.lastTotal, resumed?.page ?? 0, remainingCalls(ledger, settings.userGetDailyQuota, reported));
+  const reported = await reportedQuota(deps.source, logger, appid);
+  const quota = quotaDecision(appid, resumed?.total ?? ledger.lastTotal, resumed?.page ?? 0, remainingCalls(ledger, settings.userGetDailyQuota, reported?.remain));
   if (!quota.ok) return { status: 'refused', reason: quota.message };
 
   let checkpoint: Checkpoint;
@@ -229,10 +229,11 @@ function outRecord(record: SnapshotRecord): OutRecord {
   return { key: snapshotKey(record), value: encodeSnapshotRecord(record) };
 }
 
-async function reportedRemaining(source: SnapshotSource, logger: Logger, appid: string): Promise<number | undefined> {
+/** WeChat's own user/get quota figures for the account, when quota/get is granted. */
+export async function reportedQuota(source: SnapshotSource, logger: Logger, appid: string): Promise<ApiQuota | undefined> {
   if (source.quotaGet === undefined) return undefined;
   try {
-    return (await source.quotaGet(USER_GET_API)).remain;
+    return await source.quotaGet(USER_GET_API);
   } catch (error) {
     // quota/get is not granted to every account; the local count then stands in for it.
     logger.debug({ appid, err: error }, 'quota/get failed; using the local call count');

@@ -32,7 +32,7 @@ describe('loadConfig', () => {
     assert.deepEqual(config.accounts, []);
     assert.deepEqual(config.snapshot, {
       dir: '/srv/app/data/snapshots', concurrency: 4, leaseTtlMs: 10_000, leaseGroupPrefix: 'wxsync-snapshot-lease.', resumeMaxAgeMs: 3_600_000, userGetDailyQuota: 500, batchgetConcurrency: 4,
-      keep: 7,
+      keep: 7, overdueMs: 3_600_000,
     });
   });
 
@@ -46,6 +46,26 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ WXSYNC_SNAPSHOT_DIR: '/cp' }, '/x').snapshot.dir, '/cp');
     const problems = problemsOf(() => loadConfig({ WXSYNC_SNAPSHOT_CONCURRENCY: '0', WXSYNC_SNAPSHOT_LEASE_TTL_S: '1', WXSYNC_BATCHGET_CONCURRENCY: 'x', WXSYNC_SNAPSHOT_KEEP: '1' }));
     assert.equal(problems.length, 4, 'a comparison needs two kept snapshots: WXSYNC_SNAPSHOT_KEEP is at least 2');
+  });
+
+  it('reads the drift sentinel settings, 0 turning it off, and refuses out-of-range ones', () => {
+    assert.deepEqual(loadConfig({}).sentinel, { intervalMs: 900_000, settleMs: 20_000, followTimeoutMs: 1_800_000 });
+    assert.equal(loadConfig({ WXSYNC_SENTINEL_INTERVAL_S: '0' }).sentinel.intervalMs, 0);
+    assert.deepEqual(
+      loadConfig({ WXSYNC_SENTINEL_INTERVAL_S: '15', WXSYNC_SENTINEL_SETTLE_S: '3', WXSYNC_SENTINEL_FOLLOW_TIMEOUT_S: '60', WXSYNC_SNAPSHOT_OVERDUE_S: '600' }).sentinel,
+      { intervalMs: 15_000, settleMs: 3000, followTimeoutMs: 60_000 },
+    );
+    assert.equal(loadConfig({ WXSYNC_SNAPSHOT_OVERDUE_S: '600' }).snapshot.overdueMs, 600_000);
+    const problems = problemsOf(() => loadConfig({
+      WXSYNC_SENTINEL_INTERVAL_S: '2', WXSYNC_SENTINEL_SETTLE_S: '-1', WXSYNC_SENTINEL_FOLLOW_TIMEOUT_S: '5', WXSYNC_SNAPSHOT_OVERDUE_S: 'soon',
+    }));
+    assert.deepEqual(problems, [
+      'WXSYNC_SENTINEL_INTERVAL_S must be 0 (no sentinel) or at least 5, got 2',
+      'WXSYNC_SNAPSHOT_OVERDUE_S must be an integer from 0 to 604800, got "soon"',
+      'WXSYNC_SENTINEL_SETTLE_S must be an integer from 0 to 600, got "-1"',
+      'WXSYNC_SENTINEL_FOLLOW_TIMEOUT_S must be an integer from 10 to 86400, got "5"',
+    ]);
+    assert.deepEqual(problemsOf(() => loadConfig({ WXSYNC_SENTINEL_INTERVAL_S: '86401' })), ['WXSYNC_SENTINEL_INTERVAL_S must be an integer from 0 to 86400, got "86401"']);
   });
 
   it('reads the consumer stall time and refuses out-of-range ones', () => {
