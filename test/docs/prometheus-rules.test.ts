@@ -4,8 +4,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import { ALERT_KINDS } from '../../alerts/kinds.ts';
 import { selectRoles } from '../../cli/run.ts';
-import { packageRoot } from '../../lib/config.ts';
+import { loadConfig, packageRoot } from '../../lib/config.ts';
 import { freePorts } from '../../lib/ports.ts';
 import { SimHarness } from '../lib/wechat/sim-harness.ts';
 import { testEnv, type TestEnv } from '../support/env.ts';
@@ -19,7 +20,6 @@ import { adminFetch, startRun } from '../support/wxsync.ts';
 const DIR = path.join(packageRoot, 'docs', 'prometheus');
 const RULES = 'wxsync-alerts.yml';
 const UNIT_TESTS = 'wxsync-alerts.test.yml';
-const KINDS = ['drift', 'pushes_lost', 'spool_not_draining', 'consumer_stuck', 'snapshot_failed', 'snapshot_overdue', 'quota_low', 'reconcile_refused', 'pushes_refused_spike', 'datacube_disagrees'];
 const ANNOTATIONS = ['summary', 'summary_zh', 'description', 'description_zh'];
 
 async function promtool(args: readonly string[]): Promise<string> {
@@ -33,11 +33,17 @@ async function promtool(args: readonly string[]): Promise<string> {
   }
 }
 
-interface Rule { readonly alert: string; readonly expr: string; readonly labels: Record<string, string>; readonly annotations: Record<string, string> }
+interface Rule {
+  readonly alert: string;
+  readonly expr: string;
+  readonly for: string | undefined;
+  readonly labels: Record<string, string>;
+  readonly annotations: Record<string, string>;
+}
 
 /**
  * The rules of the file as written: no YAML parser is a dependency of the project, and the file keeps one shape
- * (a one-line `expr:` or a `|` block, flat `labels:` and `annotations:` maps). promtool's own count of the rules
+ * (a one-line `expr:` or a `|` block, `for:`, flat `labels:` and `annotations:` maps). promtool's own count of the rules
  * is checked against this reading, so a rule this reading missed fails the test.
  */
 function readRules(text: string): Rule[] {
@@ -49,7 +55,7 @@ function readRules(text: string): Rule[] {
       const body = new RegExp(`^ {8}${key}:\\n((?: {10}.*\\n?)+)`, 'm').exec(block)?.[1] ?? '';
       return Object.fromEntries([...body.matchAll(/^ {10}(\w+): "?(.*?)"?$/gm)].map((m) => [m[1] ?? '', m[2] ?? '']));
     };
-    return { alert, expr: expr.trim(), labels: map('labels'), annotations: map('annotations') };
+    return { alert, expr: expr.trim(), for: /^ {8}for: (\S+)$/m.exec(block)?.[1], labels: map('labels'), annotations: map('annotations') };
   });
 }
 
@@ -80,7 +86,7 @@ describe('docs/prometheus/wxsync-alerts.yml', () => {
   });
 
   it('has one rule per alert kind, each with a severity and its texts in English and Chinese naming the account or instance and the figure', () => {
-    assert.deepEqual(rules.map((r) => r.labels['kind']).sort(), [...KINDS].sort());
+    assert.deepEqual(rules.map((r) => r.labels['kind']).sort(), [...ALERT_KINDS].sort());
     for (const rule of rules) {
       assert.match(rule.labels['severity'] ?? '', /^(critical|warning)$/, rule.alert);
       assert.deepEqual(Object.keys(rule.annotations).sort(), [...ANNOTATIONS].sort(), rule.alert);
@@ -89,6 +95,21 @@ describe('docs/prometheus/wxsync-alerts.yml', () => {
         assert.match(text ?? '', /\{\{ \$value( \| humanize\w*)? \}\}/, rule.alert);
       }
     }
+  });
+
+  it('uses the thresholds and durations of wxsync\'s own alerts by default (WXSYNC_ALERT_*)', () => {
+    const { alerts } = loadConfig({});
+    const rule = (kind: string): Rule => {
+      const found = rules.find((r) => r.labels['kind'] === kind);
+      assert.ok(found, kind);
+      return found;
+    };
+    assert.match(rule('pushes_lost').expr, new RegExp(`> ${alerts.lostCount}\\n[^]*> ${alerts.lostShare} \\* `));
+    assert.match(rule('quota_low').expr, new RegExp(`< ${alerts.quotaShare} \\* `));
+    assert.match(rule('pushes_refused_spike').expr, new RegExp(`\\* 60 > ${alerts.refusedPerMinute}$`));
+    assert.equal(rule('spool_not_draining').for, `${alerts.spoolMs / 60_000}m`);
+    assert.equal(rule('consumer_stuck').for, `${alerts.stuckMs / 60_000}m`);
+    for (const r of rules.filter((r) => !['spool_not_draining', 'consumer_stuck'].includes(r.labels['kind'] ?? ''))) assert.equal(r.for, undefined, r.alert);
   });
 
   it('passes its promtool unit tests, which make every rule fire', async () => {
@@ -121,7 +142,7 @@ describe('docs/prometheus/wxsync-alerts.yml', () => {
 
     it('exposes every metric the rules select', async () => {
       const named = [...new Set(rules.flatMap((r) => metricNames(r.expr)))].sort();
-      assert.ok(named.length >= KINDS.length, `metrics read from the rules: ${named.join(', ')}`);
+      assert.ok(named.length >= ALERT_KINDS.length, `metrics read from the rules: ${named.join(', ')}`);
       for (const name of named) assert.match(name, /^wxsync_/, 'the rules read wxsync\'s metrics only');
 
       const running = await startRun(t.env, port, selectRoles(undefined).join(','));
