@@ -1,25 +1,11 @@
+import type { SentinelRow } from '../../producers/snapshot/sentinel-store.ts';
 import { adminFetch } from './wxsync.ts';
 
-/** One row of `GET /api/sentinel/<appid>` (producers/snapshot/sentinel-store.ts SentinelRow). */
-export interface SentinelCheck {
-  readonly appid: string;
-  readonly checkedAt: number;
-  readonly result: 'equal' | 'drift' | 'failed' | 'outcome';
-  readonly wechatTotal: number;
-  readonly storeCount: number;
-  readonly inFlight: number;
-  readonly drift: number;
-  readonly action: string;
-  readonly snapshotId: string;
-  readonly outcome: string;
-  readonly reason: string;
-}
-
 /** The drift sentinel's records of an account in the running `wxsync run`, oldest first. */
-export async function sentinelChecks(env: Record<string, string>, appid: string): Promise<SentinelCheck[]> {
+export async function sentinelChecks(env: Record<string, string>, appid: string): Promise<SentinelRow[]> {
   const res = await adminFetch(env, `/api/sentinel/${appid}?limit=1000`);
   if (res.status !== 200) throw new Error(`GET /api/sentinel/${appid}: ${res.status} ${await res.text()}`);
-  return ((await res.json()) as { checks: SentinelCheck[] }).checks.reverse();
+  return ((await res.json()) as { checks: SentinelRow[] }).checks.reverse();
 }
 
 /** The value of one series in a /metrics text, e.g. metricValue(text, 'wxsync_sentinel_drift_followers', { appid }). */
