@@ -16,6 +16,7 @@ import { startCallbackRole } from '../producers/callback/main.ts';
 import { startSnapshotRole } from '../producers/snapshot/main.ts';
 import { startReconcileRole } from '../producers/reconcile/main.ts';
 import { startApiRole } from '../api/main.ts';
+import { startAlertsRole } from '../alerts/main.ts';
 import { signInPage } from '../dashboard/sign-in.ts';
 
 export const summary = 'the main job: all roles in one process (--roles picks some)';
@@ -26,6 +27,7 @@ const ROLES: Readonly<Record<string, RoleStarter | undefined>> = {
   snapshot: startSnapshotRole,
   reconcile: startReconcileRole,
   api: startApiRole,
+  alerts: startAlertsRole,
 };
 
 /** Roles that start and serve while no broker answers: the callback role spools, the API reads the store. */
