@@ -533,7 +533,9 @@ export function createKafkaGateway(config: Config['kafka'], logger: Logger, clie
         rebalanceTimeout: options.sessionTimeoutMs,
         heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 5)),
         maxWaitTimeInMs: 500,
-        retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 5000 },
+        // A crashed lease consumer stays down (the CRASH handler below declares the lease lost): one that restarted
+        // by itself could rejoin after its holder gave up and hold the account for nobody.
+        retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 5000, restartOnFailure: () => Promise.resolve(false) },
       });
       const lost = new AbortController();
       // Written by the group's events, so an object: TypeScript does not narrow through callbacks.

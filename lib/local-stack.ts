@@ -21,7 +21,7 @@ import type { ReconcileReport } from '../producers/reconcile/runner.ts';
 export const WXSYNC_BIN = path.join(packageRoot, 'bin', 'wxsync.js');
 const READY_TIMEOUT_MS = 120_000;
 const EQUAL_TIMEOUT_MS = 60_000;
-const BUSY_RETRY_MS = 60_000;
+const BUSY_RETRY_MS = 180_000;
 
 /**
  * A broker of its own in `dir` on the given ports (broker, controller), its jars linked from the shared cache
