@@ -3,17 +3,22 @@
  * the last minute or so of samples, runs the pure rules and state machine, reads from the store what a text needs
  * (the sentinel's check for a drift, the refused reconcile's reason), sets `wxsync_alerts_firing`, logs every
  * change and hands each webhook its grouped, rate-limited message. Sending is the delivery's, which never waits.
+ *
+ * The sentinel sets its drift gauge when it finds a drift and writes the check's row once its snapshot is under
+ * way, and writes the outcome row only after the reconcile; so a drift's message waits (up to DETAILS_WAIT_MS)
+ * for the row of the very check that fired it, and its resolution for the outcome of the snapshot it started.
  */
 import type { ClickHouseClient } from '../lib/clickhouse.ts';
 import type { Config } from '../lib/config.ts';
 import type { Logger } from '../lib/logger.ts';
 import { Gauge, type Registry } from '../lib/metrics.ts';
 import { reconcileRuns } from '../api/reconciles.ts';
+import { clickhouseSentinelStore } from '../producers/snapshot/sentinel-store.ts';
 import type { Delivery } from './delivery.ts';
 import type { AlertKind } from './kinds.ts';
 import { EMPTY_OUTBOX, nextMessage, routes, type Outbox } from './outbox.ts';
-import { evaluateRules, RATE_WINDOW_MS, RULE_METRICS, type Figures, type Sample, type Series } from './rules.ts';
-import { step, type AlertStates, type Transition } from './state.ts';
+import { evaluateRules, RATE_WINDOW_MS, RULE_METRICS, type Sample, type Series } from './rules.ts';
+import { alertKey, step, type AlertStates, type Transition } from './state.ts';
 import { renderMessage, transitionLine, type TextContext } from './text.ts';
 
 export interface AlertLoopDeps {
@@ -32,6 +37,10 @@ export interface AlertLoop {
 }
 
 const WANTED: ReadonlySet<string> = new Set(RULE_METRICS);
+/** How long a drift's message waits for the sentinel's row; then it goes with the metric's figure alone. */
+export const DETAILS_WAIT_MS = 60_000;
+/** The sentinel's rows of an account read for one message: far more than one drift's check, action and outcome. */
+const RECENT_ROWS = 50;
 
 /** The rule metrics' current values in the registry. */
 export async function sampleRegistry(registry: Registry, at: number): Promise<Sample> {
@@ -40,50 +49,6 @@ export async function sampleRegistry(registry: Registry, at: number): Promise<Sa
     if (WANTED.has(metric.name)) metrics.set(metric.name, metric.values.map((v) => ({ labels: { ...v.labels } as Series['labels'], value: v.value })));
   }
   return { at, metrics };
-}
-
-interface SentinelRow {
-  last_total: string;
-  last_store: string;
-  last_in_flight: string;
-  last_action: string;
-  action_at: string;
-  last_outcome: string;
-  outcome_at: string;
-}
-
-/**
- * From the sentinel's checks of an account: the totals of its newest one that found a drift, the latest action it took and the latest
- * outcome, when that outcome came after the action (an older one belongs to an earlier drift). Undefined while
- * the table does not exist or cannot be read: the text then gives the metric's figure alone.
- */
-interface SentinelFigures {
-  readonly totals: Figures;
-  readonly action: string;
-  readonly outcome: string;
-}
-
-async function sentinelFigures(clickhouse: ClickHouseClient, database: string, appid: string, logger: Logger): Promise<SentinelFigures | undefined> {
-  try {
-    const [row] = await (await clickhouse.query({
-      query: `SELECT argMaxIf(wechat_total, checked_at, result = 'drift') AS last_total, argMaxIf(store_count, checked_at, result = 'drift') AS last_store,
-          argMaxIf(in_flight, checked_at, result = 'drift') AS last_in_flight,
-          argMaxIf(action, checked_at, action != '') AS last_action, toUnixTimestamp64Milli(maxIf(checked_at, action != '')) AS action_at,
-          argMaxIf(outcome, checked_at, outcome != '') AS last_outcome, toUnixTimestamp64Milli(maxIf(checked_at, outcome != '')) AS outcome_at
-        FROM ${database}.sentinel_checks WHERE appid = {appid:String} HAVING countIf(result = 'drift') > 0`,
-      query_params: { appid },
-      format: 'JSONEachRow',
-    })).json<SentinelRow>();
-    if (row === undefined) return undefined;
-    return {
-      totals: { wechatTotal: Number(row.last_total), storeCount: Number(row.last_store), inFlight: Number(row.last_in_flight) },
-      action: row.last_action,
-      outcome: row.last_outcome !== '' && Number(row.outcome_at) >= Number(row.action_at) ? row.last_outcome : '',
-    };
-  } catch (error) {
-    logger.debug({ err: error, appid }, 'the sentinel\'s checks cannot be read; the drift alert gives the metric alone');
-    return undefined;
-  }
 }
 
 export function createAlertLoop(deps: AlertLoopDeps): AlertLoop {
@@ -99,19 +64,58 @@ export function createAlertLoop(deps: AlertLoopDeps): AlertLoop {
   let states: AlertStates = new Map();
   let outboxes: Outbox[] = settings.webhooks.map(() => EMPTY_OUTBOX);
 
-  /** What the store adds to a transition's figures. */
-  const enrich = async (transition: Transition): Promise<Transition> => {
-    if (transition.kind === 'drift') {
-      const found = await sentinelFigures(clickhouse, database, transition.appid, logger);
-      if (found === undefined) return transition;
-      const { totals, action, outcome } = found;
-      return { ...transition, figures: { ...transition.figures, ...(transition.status === 'firing' ? { ...totals, action } : { outcome }) } };
-    }
+  const sentinel = clickhouseSentinelStore(clickhouse, database);
+  /** Per firing drift, the snapshot its check started: its outcome is the resolution's. */
+  const snapshots = new Map<string, string>();
+  let waiting: { transition: Transition; since: number }[] = [];
+
+  /** The transition with what the store adds to its figures; undefined while that is not written yet. */
+  const detailed = async (transition: Transition): Promise<Transition | undefined> => {
+    const key = alertKey(transition.kind, transition.appid);
     if (transition.kind === 'reconcile_refused' && transition.status === 'firing') {
       const last = await reconcileRuns(clickhouse, database, [transition.appid], 1).then((r) => r.runs[0], () => undefined);
-      if (last?.status === 'refused' && last.reason !== '') return { ...transition, figures: { ...transition.figures, reason: last.reason } };
+      return last?.status === 'refused' && last.reason !== '' ? { ...transition, figures: { ...transition.figures, reason: last.reason } } : transition;
     }
-    return transition;
+    if (transition.kind !== 'drift') return transition;
+    const snapshotId = snapshots.get(key);
+    if (transition.status === 'resolved' && snapshotId === undefined) return transition;
+    let rows;
+    try {
+      rows = await sentinel.recent(transition.appid, RECENT_ROWS);
+    } catch (error) {
+      logger.debug({ err: error, appid: transition.appid }, 'the sentinel\'s checks cannot be read; the drift alert gives the metric alone');
+      return transition;
+    }
+    if (transition.status === 'resolved') {
+      const outcome = rows.find((r) => r.result === 'outcome' && r.snapshotId === snapshotId);
+      return outcome === undefined ? undefined : { ...transition, figures: { ...transition.figures, outcome: outcome.outcome } };
+    }
+    const checkedAt = Number(transition.figures['checkedAt'] ?? 0) * 1000;
+    const row = rows.find((r) => r.result === 'drift' && r.checkedAt >= checkedAt - 1);
+    if (row === undefined) return undefined;
+    if (row.snapshotId !== '') snapshots.set(key, row.snapshotId);
+    return { ...transition, figures: { ...transition.figures, wechatTotal: row.wechatTotal, storeCount: row.storeCount, inFlight: row.inFlight, action: row.action } };
+  };
+
+  /** The transitions ready to be told, in order: one waiting for its details holds back the later ones of its alert. */
+  const release = async (at: number): Promise<Transition[]> => {
+    const ready: Transition[] = [];
+    const held: typeof waiting = [];
+    const blocked = new Set<string>();
+    for (const entry of waiting) {
+      const key = alertKey(entry.transition.kind, entry.transition.appid);
+      const done = blocked.has(key) ? undefined : await detailed(entry.transition);
+      const told = done ?? (!blocked.has(key) && at - entry.since >= DETAILS_WAIT_MS ? entry.transition : undefined);
+      if (told === undefined) {
+        held.push(entry);
+        blocked.add(key);
+        continue;
+      }
+      ready.push(told);
+      if (told.status === 'resolved') snapshots.delete(key);
+    }
+    waiting = held;
+    return ready;
   };
 
   return {
@@ -120,9 +124,10 @@ export function createAlertLoop(deps: AlertLoopDeps): AlertLoop {
       history = [...history.filter((s) => s.at > at - keepMs), await sampleRegistry(registry, at)];
       const evaluated = step(states, evaluateRules(history, settings), at, { forMs, resolveHoldMs: settings.resolveHoldMs });
       states = evaluated.states;
-      const transitions = await Promise.all(evaluated.transitions.map(enrich));
+      for (const t of evaluated.transitions) firing.set({ kind: t.kind, appid: t.appid }, t.status === 'firing' ? 1 : 0);
+      waiting.push(...evaluated.transitions.map((transition) => ({ transition, since: at })));
+      const transitions = await release(at);
       for (const t of transitions) {
-        firing.set({ kind: t.kind, appid: t.appid }, t.status === 'firing' ? 1 : 0);
         const fields = { kind: t.kind, appid: t.appid, figures: t.figures };
         if (t.status === 'firing') logger.warn(fields, `alert firing: ${transitionLine(t, 'en', context)}`);
         else logger.info(fields, `alert resolved: ${transitionLine(t, 'en', context)}`);

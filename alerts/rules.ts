@@ -39,6 +39,7 @@ export interface RuleThresholds {
 /** Every metric a rule reads: the shell samples these and nothing else. */
 export const RULE_METRICS = [
   'wxsync_sentinel_drift_followers',
+  'wxsync_sentinel_last_check_timestamp_seconds',
   'wxsync_reconcile_last_corrections',
   'wxsync_reconcile_last_followers',
   'wxsync_reconcile_last_refused',
@@ -93,9 +94,10 @@ export function evaluateRules(history: readonly Sample[], thresholds: RuleThresh
   const followers = byAppid(now, 'wxsync_reconcile_last_followers');
   const quotaLimit = byAppid(now, 'wxsync_userget_quota_limit');
   const lastComplete = byAppid(now, 'wxsync_snapshot_last_complete_timestamp_seconds');
+  const lastCheck = byAppid(now, 'wxsync_sentinel_last_check_timestamp_seconds');
   const evaluations: Evaluation[] = [
-    // The sentinel's drift is already net of what is in flight: any difference left is one.
-    ...perAccount(now, 'drift', 'wxsync_sentinel_drift_followers', (drift) => ({ active: drift !== 0, figures: { drift } })),
+    // The sentinel's drift is already net of what is in flight: any difference left is one. The check's time finds its row.
+    ...perAccount(now, 'drift', 'wxsync_sentinel_drift_followers', (drift, appid) => ({ active: drift !== 0, figures: { drift, checkedAt: lastCheck.get(appid) ?? 0 } })),
     ...perAccount(now, 'pushes_lost', 'wxsync_reconcile_last_corrections', (corrections, appid) => {
       const total = followers.get(appid) ?? 0;
       return { active: corrections > thresholds.lostCount || (total > 0 && corrections / total > thresholds.lostShare), figures: { corrections, followers: total } };

@@ -49,9 +49,14 @@ function time(epochSeconds: number, tz: string): string {
 function zhNote(text: string): string {
   return text
     .replace(/^snapshot (\S+) started$/, '已自动启动快照 $1')
+    .replace(/^snapshot (\S+) awaiting its reconcile$/, '快照 $1 等待对账')
     .replace(/^snapshot refused: (.*)$/, '快照被拒绝：$1')
-    .replace(/^reconciled: (\d+) corrections?; store = WeChat$/, '已对账：修正 $1 条；库 = 微信')
-    .replace(/^reconciled: (\d+) corrections?/, '已对账：修正 $1 条');
+    .replace(/^snapshot failed: (.*)$/, '快照失败：$1')
+    .replace(/^no reconcile within (\d+) s$/, '$1 秒内未完成对账')
+    .replace(/^reconcile (\S+): (.*)$/, '对账 $1：$2')
+    .replace(/^reconciled: (\d+) corrections?/, '已对账：修正 $1 条')
+    .replace(/; store = WeChat$/, '；库 = 微信')
+    .replace(/; store ≠ WeChat \(drift (-?\d+)\)$/, '；库 ≠ 微信（漂移 $1）');
 }
 
 function account(appid: string, context: TextContext): string {
