@@ -12,7 +12,7 @@ import { WechatClients } from '../../lib/wechat/client.ts';
 import { historyFor } from './compare.ts';
 import { observedReconciler } from './metrics.ts';
 import { createReconciler, type Reconciler } from './runner.ts';
-import { clickhouseReconcileStore, type ReconcileStore } from './store.ts';
+import { clickhouseReconcileStore, lastReconcileRuns, type ReconcileStore } from './store.ts';
 
 export interface ReconcilerContext {
   readonly config: Config;
@@ -74,8 +74,12 @@ export const startReconcileRole: RoleStarter = async ({ config, kafka, clickhous
   const clients = new WechatClients({ apiBase: config.wechatApiBase, accounts: config.accounts, logger, signal: abort.signal });
   const producer = await kafka.producer();
   const built = reconcilerFor({ config, kafka, clickhouse, producer, clients, logger, signal: abort.signal });
-  const reconciler = observedReconciler(built.reconciler, registry);
   const { store } = built;
+  const lastRuns = await lastReconcileRuns(clickhouse, config.clickhouse.database).catch((error: unknown) => {
+    logger.warn({ err: error }, 'cannot read the reconcile runs of earlier processes: the reconcile gauges start from this process\'s runs');
+    return [];
+  });
+  const reconciler = observedReconciler(built.reconciler, registry, lastRuns);
   const accounts = new Set(config.accounts.map((a) => a.appid));
   const scheduler = startScheduler({
     job: 'reconcile',

@@ -1,11 +1,12 @@
 import { Counter, Gauge, Histogram, type Registry } from '../../lib/metrics.ts';
 import type { Reconciler } from './runner.ts';
+import type { LastRun } from './store.ts';
 
 /**
  * A reconciler that counts every run it finishes at /metrics: by status, and per rule what it emitted or skipped;
  * and per account what its last real run did (the pushes-lost and reconcile-refused alerts read those).
  */
-export function observedReconciler(reconciler: Reconciler, registry: Registry): Reconciler {
+export function observedReconciler(reconciler: Reconciler, registry: Registry, lastRuns: readonly LastRun[] = []): Reconciler {
   const registers = [registry];
   const runs = new Counter({ name: 'wxsync_reconcile_runs_total', help: 'Reconcile runs by status (done, dry-run, refused, failed)', labelNames: ['status'], registers });
   const corrections = new Counter({ name: 'wxsync_reconcile_corrections_total', help: 'Corrections published, by rule (missing, stale, live)', labelNames: ['rule'], registers });
@@ -20,6 +21,15 @@ export function observedReconciler(reconciler: Reconciler, registry: Registry): 
   const lastCorrections = new Gauge({ name: 'wxsync_reconcile_last_corrections', help: 'Corrections published by the account\'s last done reconcile', labelNames: ['appid'], registers });
   const lastFollowers = new Gauge({ name: 'wxsync_reconcile_last_followers', help: 'Followers in the snapshot the account\'s last done reconcile compared (the denominator of the lost share)', labelNames: ['appid'], registers });
   const lastRefused = new Gauge({ name: 'wxsync_reconcile_last_refused', help: '1 when the account\'s last reconcile run was refused (e.g. a stale share too large), else 0', labelNames: ['appid'], registers });
+  const lastDone = (appid: string, corrections: number, snapshotOpenids: number): void => {
+    lastCorrections.set({ appid }, corrections);
+    lastFollowers.set({ appid }, snapshotOpenids);
+  };
+  // The runs of earlier processes, so a restart neither forgets nor resolves what the last run said.
+  for (const run of lastRuns) {
+    lastRefused.set({ appid: run.appid }, run.status === 'refused' ? 1 : 0);
+    if (run.done !== undefined) lastDone(run.appid, run.done.corrections, run.done.snapshotOpenids);
+  }
   return {
     async run(request) {
       let report;
@@ -36,10 +46,7 @@ export function observedReconciler(reconciler: Reconciler, registry: Registry): 
       if (!report.dryRun) {
         const { appid } = report;
         lastRefused.set({ appid }, report.status === 'refused' ? 1 : 0);
-        if (report.status === 'done') {
-          lastCorrections.set({ appid }, report.missing.emitted + report.stale.emitted + report.live.emitted);
-          lastFollowers.set({ appid }, report.snapshotOpenids);
-        }
+        if (report.status === 'done') lastDone(appid, report.missing.emitted + report.stale.emitted + report.live.emitted, report.snapshotOpenids);
       }
       for (const rule of ['missing', 'stale'] as const) {
         const counts = report[rule];

@@ -82,6 +82,29 @@ export interface ReconcileStore {
   recordRun(run: RunRecord): Promise<void>;
 }
 
+/** What an account's newest real run (not a dry run) did. */
+export interface LastRun {
+  readonly appid: string;
+  readonly status: string;
+  /** Of the newest done run; undefined when none is done. */
+  readonly done?: { readonly corrections: number; readonly snapshotOpenids: number };
+}
+
+/** Per account, its newest real reconcile run: read at start for the reconcile gauges. */
+export async function lastReconcileRuns(client: ClickHouseClient, db: string): Promise<LastRun[]> {
+  const found = await (await client.query({
+    query: `SELECT appid, argMax(status, finished_at) AS last_status,
+      argMaxIf(missing_emitted + stale_emitted + live_emitted, finished_at, status = 'done') AS corrections,
+      argMaxIf(snapshot_openids, finished_at, status = 'done') AS snapshot_openids, countIf(status = 'done') > 0 AS any_done
+    FROM ${db}.reconcile_runs WHERE dry_run = 0 AND status IN ('done', 'refused', 'failed') GROUP BY appid`,
+    format: 'JSONEachRow',
+  })).json<{ appid: string; last_status: string; corrections: string; snapshot_openids: string; any_done: number | boolean }>();
+  return found.map((r) => ({
+    appid: r.appid, status: r.last_status,
+    ...(r.any_done ? { done: { corrections: Number(r.corrections), snapshotOpenids: Number(r.snapshot_openids) } } : {}),
+  }));
+}
+
 export type SnapshotStatus = Omit<SnapshotFacts, 'openids' | 'windowEvents'>;
 
 interface StatusRow {

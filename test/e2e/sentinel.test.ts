@@ -34,6 +34,9 @@ describe('drift sentinel in `wxsync run`: pushes lost while the callback role is
       WXSYNC_RECONCILE_GRACE_S: '2', WXSYNC_RECONCILE_POLL_S: '1',
     });
     sim.configure(t);
+    // 500 calls a day would stretch a 15 s interval to ~3 min: the sentinel spreads the calls a snapshot does not
+    // need over the rest of the quota day. A quota fit for the test's interval keeps it at 15 s.
+    await sim.faults(0, { userGetDailyQuota: 100_000 });
     // Its own data directory: its own spool and admin endpoint, and no second opening of the store.
     callbackDir = mkdtempSync(path.join(tmpdir(), 'wxsync-callback-'));
     callbackEnv = { ...t.env, PORT: String(callbackPort), WXSYNC_DATA_DIR: callbackDir };
@@ -89,6 +92,9 @@ describe('drift sentinel in `wxsync run`: pushes lost while the callback role is
       assert.equal(metricValue(await metrics(), 'wxsync_sentinel_drift_followers', { appid }), 0);
 
       const rows = await sentinelChecks(t.env, appid);
+      for (const r of rows.filter((row) => row.checkedAt >= outageStart)) {
+        console.log(`  ${((r.checkedAt - outageEnd) / 1000).toFixed(1)} s ${r.result} wechat ${r.wechatTotal} store ${r.storeCount} in flight ${r.inFlight} ${r.action} ${r.outcome} ${r.reason}`);
+      }
       const drifts = rows.filter((r) => r.result === 'drift' && r.checkedAt >= outageStart);
       assert.ok(drifts.length > 0, `a drift check was recorded during or after the outage: ${JSON.stringify(rows)}`);
       for (const drift of drifts) assert.ok(Math.abs(drift.drift) > drift.inFlight, JSON.stringify(drift));
@@ -106,7 +112,7 @@ describe('drift sentinel in `wxsync run`: pushes lost while the callback role is
       assert.ok((metricValue(text, 'wxsync_reconcile_last_followers', { appid }) ?? 0) > 2000);
       assert.equal(metricValue(text, 'wxsync_reconcile_last_refused', { appid }), 0);
       assert.ok((metricValue(text, 'wxsync_userget_quota_remaining', { appid }) ?? 0) > 0);
-      assert.ok((metricValue(text, 'wxsync_userget_quota_limit', { appid }) ?? 0) > 0);
+      assert.equal(metricValue(text, 'wxsync_userget_quota_limit', { appid }), 100_000);
     } finally {
       const codes = { callback: callback === undefined ? 0 : await callback.stop(), main: await main.stop() };
       assert.deepEqual(codes, { callback: 0, main: 0 }, `wxsync run stopped cleanly\n${main.stderr()}`);

@@ -37,4 +37,17 @@ describe('reconcile metrics', () => {
     await reconciler.run(request);
     assert.equal(await value(registry, 'wxsync_reconcile_last_corrections', 'wxa'), 16);
   });
+
+  it('starts from the runs of earlier processes', async () => {
+    const registry = createRegistry();
+    observedReconciler({ run: () => Promise.reject(new Error('not called')) }, registry, [
+      { appid: 'wxa', status: 'refused', done: { corrections: 7, snapshotOpenids: 900 } },
+      { appid: 'wxb', status: 'failed' },
+    ]);
+    assert.deepEqual(
+      [await value(registry, 'wxsync_reconcile_last_refused', 'wxa'), await value(registry, 'wxsync_reconcile_last_corrections', 'wxa'), await value(registry, 'wxsync_reconcile_last_followers', 'wxa')],
+      [1, 7, 900],
+    );
+    assert.deepEqual([await value(registry, 'wxsync_reconcile_last_refused', 'wxb'), await value(registry, 'wxsync_reconcile_last_corrections', 'wxb')], [0, undefined]);
+  });
 });

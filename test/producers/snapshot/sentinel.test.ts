@@ -6,6 +6,7 @@ import { createRegistry, type Registry } from '../../../lib/metrics.ts';
 import type { RecordProducer } from '../../../lib/kafka.ts';
 import { parseUserGet, WechatClients } from '../../../lib/wechat/client.ts';
 import { reconcilerFor } from '../../../producers/reconcile/main.ts';
+import { lastReconcileRuns } from '../../../producers/reconcile/store.ts';
 import { waitForLoaded } from '../../../producers/reconcile/watermark.ts';
 import { StateStore } from '../../../producers/snapshot/checkpoint.ts';
 import { clickhouseKnownOpenids } from '../../../producers/snapshot/enrich.ts';
@@ -93,6 +94,10 @@ describe('drift sentinel', { timeout: 300_000 }, () => {
     assert.equal(await metric(registry, 'wxsync_sentinel_checks_total', { appid, result: 'equal' }), 1);
     assert.equal(await metric(registry, 'wxsync_sentinel_drift_followers', { appid }), 0);
     assert.ok((await metric(registry, 'wxsync_sentinel_last_check_timestamp_seconds', { appid }) ?? 0) > Date.now() / 1000 - 60);
+    // What the snapshot gauges start from after a restart.
+    const history = (await store.history()).get(appid);
+    assert.equal(history?.lastFailed, false);
+    assert.ok((history.lastCompleteMs ?? 0) > Date.now() - 120_000, JSON.stringify(history));
   });
 
   it('finds lost pushes as drift of their net count, and the store equal to WeChat after the correction', async () => {
@@ -108,6 +113,9 @@ describe('drift sentinel', { timeout: 300_000 }, () => {
     assert.deepEqual([drift.result, drift.wechatTotal, drift.storeCount, drift.drift, drift.inFlight], ['drift', 320, 300, 20, 0]);
     assert.equal(recheck.result, 'equal');
     assert.equal(outcome.outcome, `reconciled: ${changed} corrections; store = WeChat`);
+    // What the reconcile role's gauges start from after a restart.
+    assert.ok(h.clickhouse);
+    assert.deepEqual(await lastReconcileRuns(h.clickhouse, h.t.config.clickhouse.database), [{ appid, status: 'done', done: { corrections: changed, snapshotOpenids: 320 } }]);
   });
 
   it('finds them equal when nothing was lost', async () => {
