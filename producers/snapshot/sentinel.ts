@@ -124,7 +124,7 @@ export function createSentinel(deps: SentinelDeps): Sentinel {
     }
   };
 
-  /** Counts and records a check; on drift, the row waits for the action taken (correct below). */
+  /** Counts a check at /metrics; the caller writes its row (on drift, once the action taken is known: correct below). */
   const counted = (appid: string, checked: Checked): void => {
     metrics.checked(appid, checked.result, checked.checkedAt, checked.result === 'failed' ? undefined : checked.drift);
   };

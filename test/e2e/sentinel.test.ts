@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { freePorts } from '../../lib/ports.ts';
 import { SimHarness } from '../lib/wechat/sim-harness.ts';
 import { testEnv, waitFor, type TestEnv } from '../support/env.ts';
-import { metricValue, sentinelChecks, storeFollowers } from '../support/sentinel.ts';
+import { callbackOutage, metricValue, sentinelChecks, storeFollowers } from '../support/sentinel.ts';
 import { adminFetch, startRun, type RunningWxsync } from '../support/wxsync.ts';
 
 const INTERVAL_S = 15;
@@ -65,19 +65,12 @@ describe('drift sentinel in `wxsync run`: pushes lost while the callback role is
       const delivered = await sim.admin('POST', `/__sim/accounts/${appid}/churn`, { subscribe: 40, unsubscribe: 20 }) as { failed: number };
       assert.equal(delivered.failed, 0, 'the callback role takes pushes before the outage');
 
-      await callback.stop();
+      const running = callback;
       callback = undefined;
-      const outageStart = Date.now();
-      let lost = 0;
-      while (Date.now() - outageStart < OUTAGE_MS - 5000) {
-        const churn = await sim.admin('POST', `/__sim/accounts/${appid}/churn`, { subscribe: 60, unsubscribe: 15 }) as { failed: number };
-        lost += churn.failed;
-        await new Promise((resolve) => setTimeout(resolve, 5000));
-      }
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, outageStart + OUTAGE_MS - Date.now())));
-      assert.ok(lost > 200, `the pushes of the outage failed and were lost: ${lost}`);
-      callback = await startRun(callbackEnv, callbackPort, 'callback');
-      const outageEnd = Date.now();
+      const outage = await callbackOutage(sim, appid, running, () => startRun(callbackEnv, callbackPort, 'callback'), OUTAGE_MS);
+      callback = outage.callback;
+      const { start: outageStart, end: outageEnd } = outage;
+      assert.ok(outage.lost > 200, `the pushes of the outage failed and were lost: ${outage.lost}`);
 
       await waitFor('the store to equal the truth', 300_000, async () => (await storeIsTruth()) || undefined, 500);
       const correctedAt = Date.now();

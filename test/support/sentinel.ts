@@ -1,5 +1,6 @@
 import type { SentinelRow } from '../../producers/snapshot/sentinel-store.ts';
-import { adminFetch } from './wxsync.ts';
+import type { SimHarness } from '../lib/wechat/sim-harness.ts';
+import { adminFetch, type RunningWxsync } from './wxsync.ts';
 
 /** The drift sentinel's records of an account in the running `wxsync run`, oldest first. */
 export async function sentinelChecks(env: Record<string, string>, appid: string): Promise<SentinelRow[]> {
@@ -23,4 +24,31 @@ export function metricValue(text: string, name: string, labels: Record<string, s
 /** The account's followers in the store of the running `wxsync run`, sorted. */
 export async function storeFollowers(env: Record<string, string>, appid: string): Promise<string[]> {
   return (await (await adminFetch(env, `/api/followers/${appid}`)).text()).split('\n').filter((l) => l !== '').sort();
+}
+
+export interface Outage {
+  /** Epoch ms the callback process was stopped and started again (ready). */
+  readonly start: number;
+  readonly end: number;
+  /** Pushes that failed every delivery attempt: lost. */
+  readonly lost: number;
+  readonly callback: RunningWxsync;
+}
+
+/**
+ * Issue 15's outage: the callback role's process is stopped for `outageMs` while the simulator churns every 5 s
+ * (so its pushes fail and are lost), then started again with `restart`, which resolves once it is ready.
+ */
+export async function callbackOutage(sim: SimHarness, appid: string, callback: RunningWxsync, restart: () => Promise<RunningWxsync>, outageMs: number): Promise<Outage> {
+  await callback.stop();
+  const start = Date.now();
+  let lost = 0;
+  while (Date.now() - start < outageMs - 5000) {
+    const churn = await sim.admin('POST', `/__sim/accounts/${appid}/churn`, { subscribe: 60, unsubscribe: 15 }) as { failed: number };
+    lost += churn.failed;
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+  }
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, start + outageMs - Date.now())));
+  const restarted = await restart();
+  return { start, end: Date.now(), lost, callback: restarted };
 }
