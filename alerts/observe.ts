@@ -6,7 +6,8 @@
  *
  * The sentinel sets its drift gauge when it finds a drift and writes the check's row once its snapshot is under
  * way, and writes the outcome row only after the reconcile; so a drift's message waits (up to DETAILS_WAIT_MS)
- * for the row of the very check that fired it, and its resolution for the outcome of the snapshot it started.
+ * for the row of the very check that fired it, and its resolution for the outcome of the last snapshot started
+ * while it fired.
  */
 import type { ClickHouseClient } from '../lib/clickhouse.ts';
 import type { Config } from '../lib/config.ts';
@@ -65,8 +66,8 @@ export function createAlertLoop(deps: AlertLoopDeps): AlertLoop {
   let outboxes: Outbox[] = settings.webhooks.map(() => EMPTY_OUTBOX);
 
   const sentinel = clickhouseSentinelStore(clickhouse, database);
-  /** Per firing drift, the snapshot its check started: its outcome is the resolution's. */
-  const snapshots = new Map<string, string>();
+  /** Per firing drift, when the check that fired it ran (ms): the sentinel's rows from then on are this drift's. */
+  const firedChecks = new Map<string, number>();
   let waiting: { transition: Transition; since: number }[] = [];
 
   /** The transition with what the store adds to its figures; undefined while that is not written yet. */
@@ -77,8 +78,8 @@ export function createAlertLoop(deps: AlertLoopDeps): AlertLoop {
       return last?.status === 'refused' && last.reason !== '' ? { ...transition, figures: { ...transition.figures, reason: last.reason } } : transition;
     }
     if (transition.kind !== 'drift') return transition;
-    const snapshotId = snapshots.get(key);
-    if (transition.status === 'resolved' && snapshotId === undefined) return transition;
+    const firedCheck = transition.status === 'firing' ? Number(transition.figures['checkedAt'] ?? 0) * 1000 : firedChecks.get(key);
+    if (firedCheck === undefined) return transition;
     let rows;
     try {
       rows = await sentinel.recent(transition.appid, RECENT_ROWS);
@@ -86,15 +87,17 @@ export function createAlertLoop(deps: AlertLoopDeps): AlertLoop {
       logger.debug({ err: error, appid: transition.appid }, 'the sentinel\'s checks cannot be read; the drift alert gives the metric alone');
       return transition;
     }
-    if (transition.status === 'resolved') {
-      const outcome = rows.find((r) => r.result === 'outcome' && r.snapshotId === snapshotId);
-      return outcome === undefined ? undefined : { ...transition, figures: { ...transition.figures, outcome: outcome.outcome } };
+    // Newest first: the check that fired it, or for a resolution the last drift found while it fired (a correction
+    // that left a drift is followed by another check and snapshot).
+    const drift = rows.find((r) => r.result === 'drift' && r.checkedAt >= firedCheck - 1);
+    if (transition.status === 'firing') {
+      if (drift === undefined) return undefined;
+      firedChecks.set(key, drift.checkedAt);
+      return { ...transition, figures: { ...transition.figures, wechatTotal: drift.wechatTotal, storeCount: drift.storeCount, inFlight: drift.inFlight, action: drift.action } };
     }
-    const checkedAt = Number(transition.figures['checkedAt'] ?? 0) * 1000;
-    const row = rows.find((r) => r.result === 'drift' && r.checkedAt >= checkedAt - 1);
-    if (row === undefined) return undefined;
-    if (row.snapshotId !== '') snapshots.set(key, row.snapshotId);
-    return { ...transition, figures: { ...transition.figures, wechatTotal: row.wechatTotal, storeCount: row.storeCount, inFlight: row.inFlight, action: row.action } };
+    if (drift === undefined || drift.snapshotId === '') return transition;
+    const outcome = rows.find((r) => r.result === 'outcome' && r.snapshotId === drift.snapshotId);
+    return outcome === undefined ? undefined : { ...transition, figures: { ...transition.figures, outcome: outcome.outcome } };
   };
 
   /** The transitions ready to be told, in order: one waiting for its details holds back the later ones of its alert. */
@@ -112,7 +115,7 @@ export function createAlertLoop(deps: AlertLoopDeps): AlertLoop {
         continue;
       }
       ready.push(told);
-      if (told.status === 'resolved') snapshots.delete(key);
+      if (told.status === 'resolved') firedChecks.delete(key);
     }
     waiting = held;
     return ready;

@@ -72,16 +72,20 @@ describe('the alert loop over a registry and the store', () => {
       ['drift', 'firing', APPID, `[FIRING] Drift on 测试号 (${APPID}): WeChat 20,000, store 19,950: 50 lost; snapshot s-9 started`],
     ]);
 
-    // Still drifting: nothing new is sent. Then the gauge goes back to 0: the resolution waits for the snapshot's outcome.
+    // Still drifting after s-9's correction (pushes still lost): a second check and snapshot, s-10; nothing new is
+    // sent. Then the gauge goes back to 0: the resolution waits for the outcome of s-10, the last correction.
+    await row(now, { result: 'outcome', snapshotId: 's-9', outcome: 'reconciled: 45 corrections; store ≠ WeChat (drift 5)' });
+    await tick();
+    await row(now, { wechatTotal: 20_010, storeCount: 20_005, drift: 5, action: 'snapshot s-10 started', snapshotId: 's-10' });
     await tick();
     drift.set({ appid: APPID }, 0);
     for (let i = 0; i < 4; i += 1) await tick();
     assert.equal(posted.length, 1, JSON.stringify(posted));
-    await row(now, { result: 'outcome', snapshotId: 's-9', outcome: 'reconciled: 50 corrections; store = WeChat' });
+    await row(now, { result: 'outcome', snapshotId: 's-10', outcome: 'reconciled: 50 corrections; store = WeChat' });
     await tick();
     await tick();
     assert.equal(posted.length, 2, 'resolved once, and only once');
-    assert.deepEqual(posted[1]?.alerts.map((a) => [a.status, a.text]), [['resolved', `[RESOLVED] Drift on 测试号 (${APPID}) resolved: reconciled: 50 corrections; store = WeChat (after 1 min)`]]);
+    assert.deepEqual(posted[1]?.alerts.map((a) => [a.status, a.text]), [['resolved', `[RESOLVED] Drift on 测试号 (${APPID}) resolved: reconciled: 50 corrections; store = WeChat (after 2 min)`]]);
     assert.match(await registry.metrics(), new RegExp(`^wxsync_alerts_firing\\{kind="drift",appid="${APPID}"\\} 0$`, 'm'));
 
     // A check whose row never comes: the message goes after DETAILS_WAIT_MS with the metric's figure alone.
