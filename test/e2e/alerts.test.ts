@@ -9,7 +9,7 @@ import { after, describe, it } from 'node:test';
 import { freePorts } from '../../lib/ports.ts';
 import { SimHarness } from '../lib/wechat/sim-harness.ts';
 import { testEnv, waitFor, type TestEnv } from '../support/env.ts';
-import { metricValue, sentinelChecks, storeFollowers } from '../support/sentinel.ts';
+import { callbackOutage, metricValue, sentinelChecks, storeFollowers } from '../support/sentinel.ts';
 import { adminFetch, startRun, type RunningWxsync } from '../support/wxsync.ts';
 
 const OUTAGE_MS = 30_000;
@@ -95,7 +95,7 @@ describe('alerts in `wxsync run`: a drift told to the webhooks, then its resolut
     const drifts = (status: string, since: number): JsonAlert[] => receiver.alerts.filter((a) => a.kind === 'drift' && a.status === status && a.appid === appid && Date.parse(a.at) >= since);
 
     const main = await startRun(t.env, mainPort, 'consumer,snapshot,reconcile,api,alerts');
-    let callback: RunningWxsync | undefined = await startRun(callbackEnv, callbackPort, 'callback');
+    let callback: RunningWxsync = await startRun(callbackEnv, callbackPort, 'callback');
     try {
       // The store starts empty: the sentinel's first check is a drift of every follower, corrected by an import.
       await waitFor('the import\'s drift to fire and resolve', 300_000, () => (drifts('resolved', 0).length > 0 ? true : undefined), 1000);
@@ -103,19 +103,10 @@ describe('alerts in `wxsync run`: a drift told to the webhooks, then its resolut
 
       const delivered = await sim.admin('POST', `/__sim/accounts/${appid}/churn`, { subscribe: 40, unsubscribe: 20 }) as { failed: number };
       assert.equal(delivered.failed, 0, 'the callback role takes pushes before the outage');
-      await callback.stop();
-      callback = undefined;
-      const outageStart = Date.now();
-      let lost = 0;
-      while (Date.now() - outageStart < OUTAGE_MS - 5000) {
-        const churn = await sim.admin('POST', `/__sim/accounts/${appid}/churn`, { subscribe: 60, unsubscribe: 15 }) as { failed: number };
-        lost += churn.failed;
-        await new Promise((resolve) => setTimeout(resolve, 5000));
-      }
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, outageStart + OUTAGE_MS - Date.now())));
-      assert.ok(lost > 200, `the pushes of the outage failed and were lost: ${lost}`);
-      callback = await startRun(callbackEnv, callbackPort, 'callback');
-      const outageEnd = Date.now();
+      const outage = await callbackOutage(sim, appid, callback, () => startRun(callbackEnv, callbackPort, 'callback'), OUTAGE_MS);
+      callback = outage.callback;
+      const { start: outageStart, end: outageEnd } = outage;
+      assert.ok(outage.lost > 200, `the pushes of the outage failed and were lost: ${outage.lost}`);
 
       const [fired] = await waitFor('the drift alert', 120_000, () => {
         const found = drifts('firing', outageStart);
@@ -156,7 +147,7 @@ describe('alerts in `wxsync run`: a drift told to the webhooks, then its resolut
       assert.equal(metricValue(metrics, 'wxsync_alerts_firing', { kind: 'drift', appid }), 0);
       assert.ok(!main.stderr().includes(DINGTALK_SECRET) && !main.stderr().includes(DINGTALK_TOKEN), 'no secret in the logs');
     } finally {
-      const codes = { callback: callback === undefined ? 0 : await callback.stop(), main: await main.stop() };
+      const codes = { callback: await callback.stop(), main: await main.stop() };
       assert.deepEqual(codes, { callback: 0, main: 0 }, `wxsync run stopped cleanly\n${main.stderr()}`);
     }
   });
