@@ -18,17 +18,25 @@ export function observedReconciler(reconciler: Reconciler, registry: Registry, l
   });
   const live = new Counter({ name: 'wxsync_reconcile_live_checked_total', help: 'Users with an event inside a snapshot\'s window, confirmed live by batchget', registers });
   const seconds = new Histogram({ name: 'wxsync_reconcile_seconds', help: 'Duration of a reconcile run', buckets: [0.5, 1, 2, 5, 10, 30, 60, 300, 900], registers });
-  const lastCorrections = new Gauge({ name: 'wxsync_reconcile_last_corrections', help: 'Corrections published by the account\'s last done reconcile', labelNames: ['appid'], registers });
+  const lastCorrections = new Gauge({
+    name: 'wxsync_reconcile_last_corrections',
+    help: 'Corrections published by the account\'s last done reconcile; 0 for its first (the import: followers the store did not know yet, not lost pushes)',
+    labelNames: ['appid'],
+    registers,
+  });
   const lastFollowers = new Gauge({ name: 'wxsync_reconcile_last_followers', help: 'Followers in the snapshot the account\'s last done reconcile compared (the denominator of the lost share)', labelNames: ['appid'], registers });
   const lastRefused = new Gauge({ name: 'wxsync_reconcile_last_refused', help: '1 when the account\'s last reconcile run was refused (e.g. a stale share too large), else 0', labelNames: ['appid'], registers });
-  const lastDone = (appid: string, corrections: number, snapshotOpenids: number): void => {
-    lastCorrections.set({ appid }, corrections);
+  /** Accounts with a done run: a later done run is not their import. */
+  const imported = new Set<string>();
+  const lastDone = (appid: string, corrections: number, snapshotOpenids: number, first: boolean): void => {
+    lastCorrections.set({ appid }, first ? 0 : corrections);
     lastFollowers.set({ appid }, snapshotOpenids);
+    imported.add(appid);
   };
   // The runs of earlier processes, so a restart neither forgets nor resolves what the last run said.
   for (const run of lastRuns) {
     lastRefused.set({ appid: run.appid }, run.status === 'refused' ? 1 : 0);
-    if (run.done !== undefined) lastDone(run.appid, run.done.corrections, run.done.snapshotOpenids);
+    if (run.done !== undefined) lastDone(run.appid, run.done.corrections, run.done.snapshotOpenids, run.done.first);
   }
   return {
     async run(request) {
@@ -46,7 +54,7 @@ export function observedReconciler(reconciler: Reconciler, registry: Registry, l
       if (!report.dryRun) {
         const { appid } = report;
         lastRefused.set({ appid }, report.status === 'refused' ? 1 : 0);
-        if (report.status === 'done') lastDone(appid, report.missing.emitted + report.stale.emitted + report.live.emitted, report.snapshotOpenids);
+        if (report.status === 'done') lastDone(appid, report.missing.emitted + report.stale.emitted + report.live.emitted, report.snapshotOpenids, !imported.has(appid));
       }
       for (const rule of ['missing', 'stale'] as const) {
         const counts = report[rule];

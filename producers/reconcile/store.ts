@@ -86,8 +86,8 @@ export interface ReconcileStore {
 export interface LastRun {
   readonly appid: string;
   readonly status: string;
-  /** Of the newest done run; undefined when none is done. */
-  readonly done?: { readonly corrections: number; readonly snapshotOpenids: number };
+  /** Of the newest done run; undefined when none is done. `first`: it is the account's only done run, its import. */
+  readonly done?: { readonly corrections: number; readonly snapshotOpenids: number; readonly first: boolean };
 }
 
 /** Per account, its newest real reconcile run: read at start for the reconcile gauges. */
@@ -95,13 +95,13 @@ export async function lastReconcileRuns(client: ClickHouseClient, db: string): P
   const found = await (await client.query({
     query: `SELECT appid, argMax(status, finished_at) AS last_status,
       argMaxIf(missing_emitted + stale_emitted + live_emitted, finished_at, status = 'done') AS corrections,
-      argMaxIf(snapshot_openids, finished_at, status = 'done') AS snapshot_openids, countIf(status = 'done') > 0 AS any_done
+      argMaxIf(snapshot_openids, finished_at, status = 'done') AS snapshot_openids, countIf(status = 'done') AS done_runs
     FROM ${db}.reconcile_runs WHERE dry_run = 0 AND status IN ('done', 'refused', 'failed') GROUP BY appid`,
     format: 'JSONEachRow',
-  })).json<{ appid: string; last_status: string; corrections: string; snapshot_openids: string; any_done: number | boolean }>();
+  })).json<{ appid: string; last_status: string; corrections: string; snapshot_openids: string; done_runs: string }>();
   return found.map((r) => ({
     appid: r.appid, status: r.last_status,
-    ...(r.any_done ? { done: { corrections: Number(r.corrections), snapshotOpenids: Number(r.snapshot_openids) } } : {}),
+    ...(Number(r.done_runs) > 0 ? { done: { corrections: Number(r.corrections), snapshotOpenids: Number(r.snapshot_openids), first: Number(r.done_runs) === 1 } } : {}),
   }));
 }
 

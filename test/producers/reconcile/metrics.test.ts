@@ -18,11 +18,14 @@ const report = (status: ReconcileReport['status'], dryRun = false): ReconcileRep
 describe('reconcile metrics', () => {
   it('keeps per account the last real run\'s corrections, its snapshot\'s followers and whether it was refused', async () => {
     const registry = createRegistry();
-    const answers: (ReconcileReport | Error)[] = [report('done'), report('dry-run', true), report('refused'), new Error('store down'), { ...report('done'), joined: true }];
+    const answers: (ReconcileReport | Error)[] = [report('done'), report('done'), report('dry-run', true), report('refused'), new Error('store down'), { ...report('done'), joined: true }];
     const inner: Reconciler = { run: () => { const a = answers.shift(); return a instanceof Error ? Promise.reject(a) : Promise.resolve(a as ReconcileReport); } };
     const reconciler = observedReconciler(inner, registry);
     const request = { appid: 'wxa', dryRun: false, trigger: 'manual' as const };
 
+    await reconciler.run(request);
+    assert.equal(await value(registry, 'wxsync_reconcile_last_corrections', 'wxa'), 0, 'the import: its corrections are not lost pushes');
+    assert.equal(await value(registry, 'wxsync_reconcile_last_followers', 'wxa'), 10_000);
     await reconciler.run(request);
     assert.equal(await value(registry, 'wxsync_reconcile_last_corrections', 'wxa'), 16);
     assert.equal(await value(registry, 'wxsync_reconcile_last_followers', 'wxa'), 10_000);
@@ -41,9 +44,11 @@ describe('reconcile metrics', () => {
   it('starts from the runs of earlier processes', async () => {
     const registry = createRegistry();
     observedReconciler({ run: () => Promise.reject(new Error('not called')) }, registry, [
-      { appid: 'wxa', status: 'refused', done: { corrections: 7, snapshotOpenids: 900 } },
+      { appid: 'wxa', status: 'refused', done: { corrections: 7, snapshotOpenids: 900, first: false } },
       { appid: 'wxb', status: 'failed' },
+      { appid: 'wxc', status: 'done', done: { corrections: 5000, snapshotOpenids: 5000, first: true } },
     ]);
+    assert.equal(await value(registry, 'wxsync_reconcile_last_corrections', 'wxc'), 0, 'its only done run was the import');
     assert.deepEqual(
       [await value(registry, 'wxsync_reconcile_last_refused', 'wxa'), await value(registry, 'wxsync_reconcile_last_corrections', 'wxa'), await value(registry, 'wxsync_reconcile_last_followers', 'wxa')],
       [1, 7, 900],
