@@ -24,7 +24,9 @@ const SECRET_KEYS = new Set([
 const URL_USERINFO = /([a-z][a-z0-9+.-]*:\/\/)[^\s/?#"]*@/gi;
 // A secret in a query string or in `name=value` text: a callback URL's signature, msg_signature and echostr,
 // an API call's access_token.
-const SECRET_PARAM = /(?<![A-Za-z0-9_])(msg_signature|signature|echostr|access_token|token|secret|appsecret|password|encodingAESKey)=[^&\s"'#;,]*/gi;
+// `key` and `sign`: a WeCom robot's URL credential and a DingTalk robot's signature (alerts/webhooks.ts never logs a
+// webhook's URL; this is the net if something else does).
+const SECRET_PARAM = /(?<![A-Za-z0-9_])(msg_signature|signature|echostr|access_token|token|secret|appsecret|password|encodingAESKey|key|sign)=[^&\s"'#;,]*/gi;
 const BEARER = /\bBearer\s+[A-Za-z0-9._~+/=-]{8,}/g;
 
 /** `text` with URL credentials, secret query parameters and bearer tokens replaced. */

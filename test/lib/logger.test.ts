@@ -86,6 +86,14 @@ describe('readable lines on a terminal', () => {
 });
 
 describe('redactText', () => {
+  it('hides the credentials of alert webhooks: a WeCom robot\'s key, a DingTalk robot\'s token and signature', () => {
+    assert.equal(
+      redactText('POST https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx and /robot/send?access_token=abc&timestamp=1577262236757&sign=Zm9v%3D'),
+      `POST https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=${REDACTED} and /robot/send?access_token=${REDACTED}&timestamp=1577262236757&sign=${REDACTED}`,
+    );
+    assert.equal(redactText('monkey=1 signed=2'), 'monkey=1 signed=2', 'only whole parameter names');
+  });
+
   it('leaves text without secrets as it is', () => {
     const plain = 'snapshot 01HX complete: 10000 openids, token bucket refilled, see https://example.com/a?b=c';
     assert.equal(redactText(plain), plain);
