@@ -42,6 +42,7 @@ export class SnapshotMetrics {
     this.lastComplete = new Gauge({ name: 'wxsync_snapshot_last_complete_timestamp_seconds', help: 'When the account\'s last complete snapshot ended', labelNames: ['appid'], registers });
     this.lastFailed = new Gauge({ name: 'wxsync_snapshot_last_failed', help: '1 while the account\'s newest snapshot run failed or ended incomplete, else 0', labelNames: ['appid'], registers });
     const completeAt = this.completeAt;
+    const startedAt = now();
     // Computed when scraped: it grows with the clock, not with events.
     new Gauge({
       name: 'wxsync_snapshot_overdue_seconds',
@@ -50,7 +51,7 @@ export class SnapshotMetrics {
       registers,
       collect() {
         const at = now();
-        for (const appid of appids) this.set({ appid }, overdueSeconds(at, options.dueAt(appid, at), options.overdueGraceMs, completeAt.get(appid)));
+        for (const appid of appids) this.set({ appid }, overdueSeconds(at, options.dueAt(appid, at), options.overdueGraceMs, completeAt.get(appid), startedAt));
       },
     });
     this.quotaRemaining = new Gauge({ name: 'wxsync_userget_quota_remaining', help: 'user/get calls left today (WeChat\'s figure when quota/get answers, else the limit minus wxsync\'s count)', labelNames: ['appid'], registers });

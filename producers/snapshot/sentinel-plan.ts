@@ -69,10 +69,13 @@ export function driftDecision(figures: Figures): { readonly result: 'equal' | 'd
 
 /**
  * Seconds the scheduled snapshot is overdue: its cron came due at `dueAtMs`, it had `graceMs` to complete, and no
- * snapshot has completed since the due time. 0 with no schedule, within the grace, or once one completed.
+ * snapshot has completed since the due time. 0 with no schedule, within the grace, or once one completed. An
+ * account that never had a complete snapshot (a new installation) is overdue only for a due time since
+ * `watchingSinceMs`, the role's start: before it nothing was there to take one.
  */
-export function overdueSeconds(nowMs: number, dueAtMs: number | undefined, graceMs: number, lastCompleteMs: number | undefined): number {
+export function overdueSeconds(nowMs: number, dueAtMs: number | undefined, graceMs: number, lastCompleteMs: number | undefined, watchingSinceMs: number): number {
   if (dueAtMs === undefined || (lastCompleteMs !== undefined && lastCompleteMs >= dueAtMs)) return 0;
+  if (lastCompleteMs === undefined && dueAtMs < watchingSinceMs) return 0;
   return Math.max(0, Math.floor((nowMs - dueAtMs - graceMs) / 1000));
 }
 

@@ -66,6 +66,15 @@ describe('snapshot role metrics', () => {
     assert.equal(await value(registry, 'wxsync_snapshot_overdue_seconds', { appid: 'wxa' }), 42);
   });
 
+  it('does not call a new installation\'s first snapshot overdue for a due time before the role started', async () => {
+    const registry = createRegistry();
+    let clock = DUE + 3 * HOUR;
+    new SnapshotMetrics(['wxa'], { registry, dueAt: (_, nowMs) => (nowMs < DUE + 24 * HOUR ? DUE : DUE + 24 * HOUR), overdueGraceMs: HOUR, now: () => clock });
+    assert.equal(await value(registry, 'wxsync_snapshot_overdue_seconds', { appid: 'wxa' }), 0, 'never a complete snapshot, and due before the start');
+    clock = DUE + 25 * HOUR + 42_000;
+    assert.equal(await value(registry, 'wxsync_snapshot_overdue_seconds', { appid: 'wxa' }), 42, 'the next due time came while it ran');
+  });
+
   it('keeps the drift gauge until a check finds WeChat and the store equal', async () => {
     const registry = createRegistry();
     const metrics = new SnapshotMetrics(['wxa'], { registry, dueAt: () => undefined, overdueGraceMs: 0 });

@@ -63,10 +63,13 @@ describe('sentinel plan: drift', () => {
 describe('sentinel plan: the scheduled snapshot overdue', () => {
   const due = Date.UTC(2026, 5, 1, 3, 0, 0);
   it('counts from the due time plus the grace, until a snapshot completes after the due time', () => {
-    assert.equal(overdueSeconds(due + 30 * MIN, due, HOUR, undefined), 0, 'inside the grace');
-    assert.equal(overdueSeconds(due + HOUR + 90_000, due, HOUR, undefined), 90);
-    assert.equal(overdueSeconds(due + HOUR + 90_000, due, HOUR, due - 86_400_000 + 20 * MIN), 90, 'yesterday\'s snapshot does not count');
-    assert.equal(overdueSeconds(due + 5 * HOUR, due, HOUR, due + 20 * MIN), 0, 'completed after the due time');
-    assert.equal(overdueSeconds(due + 5 * HOUR, undefined, HOUR, undefined), 0, 'no schedule');
+    const started = due - 7 * 86_400_000;
+    assert.equal(overdueSeconds(due + 30 * MIN, due, HOUR, undefined, started), 0, 'inside the grace');
+    assert.equal(overdueSeconds(due + HOUR + 90_000, due, HOUR, undefined, started), 90);
+    assert.equal(overdueSeconds(due + HOUR + 90_000, due, HOUR, due - 86_400_000 + 20 * MIN, started), 90, 'yesterday\'s snapshot does not count');
+    assert.equal(overdueSeconds(due + 5 * HOUR, due, HOUR, due + 20 * MIN, started), 0, 'completed after the due time');
+    assert.equal(overdueSeconds(due + 5 * HOUR, undefined, HOUR, undefined, started), 0, 'no schedule');
+    assert.equal(overdueSeconds(due + 5 * HOUR, due, HOUR, undefined, due + 4 * HOUR), 0, 'a new installation: due before the role started');
+    assert.equal(overdueSeconds(due + 5 * HOUR, due, HOUR, due - 86_400_000, due + 4 * HOUR), 4 * 3600, 'a restart does not excuse an account that had snapshots');
   });
 });
