@@ -151,13 +151,24 @@ export interface KafkaGateway {
   close(): Promise<void>;
 }
 
-function toWxsyncError(error: unknown, what: string): WxsyncError {
+const UNREACHABLE = new Set(['KafkaJSConnectionError', 'KafkaJSNumberOfRetriesExceeded', 'KafkaJSBrokerNotFound']);
+
+/** The names of an error and of its causes, outermost first (bounded: a cause chain could loop). */
+function causeNames(error: unknown): string[] {
+  const names: string[] = [];
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 10; e = (e as { cause?: unknown }).cause, depth += 1) names.push(e.name);
+  return names;
+}
+
+/**
+ * kafkajs' error as wxsync's. A broker that cannot be reached is KafkaUnavailable (retriable) wherever kafkajs puts
+ * that in the chain: its retrier wraps the last connection error in a KafkaJSNonRetriableError once its retries are
+ * spent, which says nothing about whether a later attempt may succeed.
+ */
+export function toWxsyncError(error: unknown, what: string): WxsyncError {
   if (error instanceof WxsyncError) return error;
   const retriable = typeof error === 'object' && error !== null && (error as { retriable?: unknown }).retriable === true;
-  const name = error instanceof Error ? error.name : 'Error';
-  const code = name === 'KafkaJSConnectionError' || name === 'KafkaJSNumberOfRetriesExceeded' || name === 'KafkaJSBrokerNotFound'
-    ? ErrorCode.KafkaUnavailable
-    : ErrorCode.KafkaRequestFailed;
+  const code = causeNames(error).some((name) => UNREACHABLE.has(name)) ? ErrorCode.KafkaUnavailable : ErrorCode.KafkaRequestFailed;
   const message = error instanceof Error ? error.message : String(error);
   return new WxsyncError(code, `${what}: ${message}`, { retriable: retriable || code === ErrorCode.KafkaUnavailable, cause: error });
 }

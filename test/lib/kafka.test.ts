@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import {
-  createKafkaGateway, decodeLeaseClaim, KafkaLogLevel as logLevel, kafkaLogLevel, leaseHolder, leaseMetadata, murmur2, topicDurability, type KafkaGateway, type LeaseOptions,
+  createKafkaGateway, decodeLeaseClaim, KafkaLogLevel as logLevel, kafkaLogLevel, leaseHolder, leaseMetadata, murmur2, topicDurability, toWxsyncError, type KafkaGateway, type LeaseOptions,
 } from '../../lib/kafka.ts';
+import { ErrorCode } from '../../lib/errors.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { topicSpecs } from '../../lib/topics.ts';
 import { testEnv, uniqueName, waitFor, type TestEnv } from '../support/env.ts';
@@ -20,6 +21,28 @@ describe('murmur2', () => {
       ['abc', 479470107],
     ];
     for (const [key, hash] of vectors) assert.equal(murmur2(Buffer.from(key, 'utf8')), hash, key);
+  });
+});
+
+describe('toWxsyncError', () => {
+  const named = (name: string, cause?: Error): Error => Object.assign(new Error(`${name} message`, cause === undefined ? {} : { cause }), { name });
+
+  it('calls a broker that cannot be reached unavailable and retriable, however deep kafkajs wraps it', () => {
+    for (const error of [named('KafkaJSConnectionError'), named('KafkaJSNonRetriableError', named('KafkaJSConnectionError')), named('KafkaJSNumberOfRetriesExceeded', named('KafkaJSBrokerNotFound'))]) {
+      const mapped = toWxsyncError(error, 'cannot produce to t');
+      assert.deepEqual([mapped.code, mapped.retriable], [ErrorCode.KafkaUnavailable, true], error.name);
+      assert.equal(mapped.message, `cannot produce to t: ${error.message}`);
+    }
+  });
+
+  it('keeps any other failure a request failure, retriable only when kafkajs says so', () => {
+    const refused = toWxsyncError(named('KafkaJSNonRetriableError', named('KafkaJSProtocolError')), 'cannot create topics');
+    assert.deepEqual([refused.code, refused.retriable], [ErrorCode.KafkaRequestFailed, false]);
+    const transient = toWxsyncError(Object.assign(named('KafkaJSProtocolError'), { retriable: true }), 'x');
+    assert.deepEqual([transient.code, transient.retriable], [ErrorCode.KafkaRequestFailed, true]);
+    const loop: Error = named('KafkaJSNonRetriableError');
+    (loop as { cause?: unknown }).cause = loop;
+    assert.equal(toWxsyncError(loop, 'x').code, ErrorCode.KafkaRequestFailed, 'a cause chain that loops ends');
   });
 });
 
