@@ -127,6 +127,7 @@ export async function start({ token, forget }) {
     if (s < 86_400) return `${(s / 3600).toFixed(1)} ${t('h')}`;
     return `${(s / 86_400).toFixed(1)} ${t('d')}`;
   };
+  const ago = (s) => (state.lang === 'zh' ? `${duration(s)}${t('ago')}` : `${duration(s)} ${t('ago')}`);
   const time = (iso, seconds = false) => (iso === null || iso === undefined ? t('unknown') : new Intl.DateTimeFormat(locale(), {
     timeZone: state.tz, month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', ...(seconds ? { second: '2-digit' } : {}), hourCycle: 'h23',
   }).format(new Date(iso)));
@@ -536,6 +537,7 @@ export async function start({ token, forget }) {
       card('roles', t('roles'), `${int(readyRoles)} / ${int(Object.keys(roles).length)}`, readyRoles === Object.keys(roles).length ? 'good' : 'bad',
         Object.entries(roles).map(([name, ok]) => `${name} ${ok ? t('ready') : t('notReadyRole')}`).join(' · ')),
     );
+    $('health-cards').append(alertsCard(card, status.alerts));
     const shown = state.appid === '' ? status.accounts : status.accounts.filter((a) => a.appid === state.appid);
     table($('health-table'), [
       { key: 'appid', label: t('appid'), text: true, value: (a) => a.appid },
@@ -545,9 +547,27 @@ export async function start({ token, forget }) {
       { key: 'reconcile', label: t('lastReconcile'), text: true, value: (a) => (a.lastReconcile === null ? t('none') : t(`status_${a.lastReconcile.status}`)), cls: (a) => (a.lastReconcile === null ? '' : a.lastReconcile.status === 'done' ? 'good' : 'bad') },
       { key: 'reconcileCorrections', label: `${t('lastReconcile')} · ${t('corrections')}`, value: (a) => int(a.lastReconcile?.corrections) },
       { key: 'reconcileAge', label: `${t('lastReconcile')} · ${t('age')}`, value: (a) => duration(a.lastReconcile?.ageSeconds) },
+      { key: 'sentinel', label: t('sentinel'), text: true, value: sentinelCell, cls: (a) => ({ equal: 'good', drift: 'bad', failed: 'warn' })[a.sentinel?.result] },
     ], shown.map((a) => ({ ...a, key: a.appid })));
     $('live').classList.toggle('offline', false);
     $('live-text').textContent = `${t('live')} · ${t('updated')} ${time(status.now, true)}`;
+  }
+
+  /** The alerts firing in wxsync's process: how many and which (per account); unknown without the alerts role there. */
+  function alertsCard(card, alerts) {
+    if (alerts === null) return card('alerts', t('alertsFiring'), t('unknown'), '');
+    if (alerts.length === 0) return card('alerts', t('alertsFiring'), t('none'), 'good');
+    return card('alerts', t('alertsFiring'), int(alerts.length), 'bad',
+      alerts.map((a) => `${t(`alert_${a.kind}`)}${a.appid === '' ? '' : ` (${a.appid})`}`).join(' · '));
+  }
+
+  /** The sentinel's last check: its result (the drift when not equal) and its age, e.g. "drift +45 · 2 min ago". */
+  function sentinelCell(a) {
+    const check = a.sentinel;
+    if (check === null) return t('unknown');
+    const found = check.result === 'drift' ? `${t('sentinel_drift')} ${signed(check.drift)}` : t(`sentinel_${check.result}`);
+    // The age is marked: the browser test compares the rest with the API's answer, which it reads at another second.
+    return el('span', {}, `${found} · `, el('span', { 'data-age': '' }, ago(check.ageSeconds)));
   }
 
   // ---- polling ----

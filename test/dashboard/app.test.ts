@@ -30,6 +30,7 @@ const int = (n: number | null | undefined): string => (n === null || n === undef
 const signed = (n: number): string => (n > 0 ? `+${int(n)}` : int(n));
 const pct = (x: number | null | undefined): string => (x === null || x === undefined ? '–' : `${(x * 100).toFixed(1)}%`);
 const UNITS = { en: { s: 's', min: 'min', h: 'h', d: 'd' }, zh: { s: '秒', min: '分钟', h: '小时', d: '天' } } as const;
+const SENTINEL = { en: { equal: 'equal', drift: 'drift', failed: 'check failed', none: 'none' }, zh: { equal: '一致', drift: '漂移', failed: '检查失败', none: '无' } } as const;
 function duration(s: number | null | undefined, lang: 'en' | 'zh'): string {
   const u = UNITS[lang];
   if (s === null || s === undefined) return '–';
@@ -63,9 +64,15 @@ const READ_PAGE = `(() => {
     charts[node.id] = (option?.series ?? []).map((s) => ({ id: s.id, data: (s.data ?? []).map((d) => (d !== null && typeof d === 'object' && 'value' in d ? d.value : d)).filter((d) => d !== null && d !== '-') }));
   }
   const tables = {};
+  // An age the page computed at its last poll reads as {age}: the API, asked at another second, tells another.
+  const text = (cell) => {
+    const copy = cell.cloneNode(true);
+    for (const age of copy.querySelectorAll('[data-age]')) age.textContent = '{age}';
+    return copy.textContent;
+  };
   for (const table of document.querySelectorAll('table')) {
     if (!visible(table) || table.tBodies[0] === undefined) continue;
-    tables[table.id] = [...table.tBodies[0].rows].map((row) => ({ key: row.dataset.key, cells: Object.fromEntries([...row.cells].map((c) => [c.dataset.col, c.textContent])) }));
+    tables[table.id] = [...table.tBodies[0].rows].map((row) => ({ key: row.dataset.key, cells: Object.fromEntries([...row.cells].map((c) => [c.dataset.col, text(c)])) }));
   }
   return {
     lang: document.documentElement.lang,
@@ -159,10 +166,15 @@ describe('the dashboard in headless Chromium', { timeout: 1_200_000 }, () => {
       { id: 'removedUnexplained', data: comparisons.map((c) => c.removedUnexplained) },
     ];
     const tables: Shown['tables'] = {};
+    const sentinel = ({ sentinel: check }: AccountHealth): string => {
+      if (check === null) return '–';
+      const found = check.result === 'drift' ? `${SENTINEL[lang].drift} ${signed(check.drift)}` : SENTINEL[lang][check.result];
+      return `${found} · {age}`;
+    };
     const health = (accounts: readonly AccountHealth[]): Shown['tables'][string] => accounts.map((a) => ({
       key: a.appid,
       cells: {
-        snapshotTotal: int(a.lastSnapshot?.total), reconcileCorrections: int(a.lastReconcile?.corrections),
+        snapshotTotal: int(a.lastSnapshot?.total), reconcileCorrections: int(a.lastReconcile?.corrections), sentinel: sentinel(a),
       },
     }));
     if (appid === '') {
@@ -197,7 +209,10 @@ describe('the dashboard in headless Chromium', { timeout: 1_200_000 }, () => {
       },
       charts,
       tables,
-      health: { lag: int(status.consumer.lag), spool: int(status.spool.depth) },
+      health: {
+        lag: int(status.consumer.lag), spool: int(status.spool.depth),
+        alerts: status.alerts === null ? '–' : status.alerts.length === 0 ? SENTINEL[lang].none : int(status.alerts.length),
+      },
     };
   }
 

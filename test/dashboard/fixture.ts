@@ -82,7 +82,7 @@ export async function startDashboardFixture(days: number): Promise<DashboardFixt
 
   let running: RunningWxsync | undefined;
   try {
-    running = await startRun(t.env, port, 'callback,consumer,snapshot,reconcile,api');
+    running = await startRun(t.env, port, 'callback,consumer,snapshot,reconcile,api,alerts');
     // The store learns the followers each account had: one snapshot and its reconcile.
     await reconcileAll();
     const firstDay = chinaDay(Date.now() / 1000) + 1;
