@@ -9,7 +9,7 @@ import type { ClickHouseClient } from '../lib/clickhouse.ts';
 import type { Config } from '../lib/config.ts';
 import { ErrorCode, WxsyncError, isWxsyncError } from '../lib/errors.ts';
 import { errorAnswer, sendJson, type Routes } from '../lib/http-server.ts';
-import { getQuery } from './get.ts';
+import { countParam, getQuery } from './get.ts';
 
 export const DEFAULT_RUNS = 60;
 export const MAX_RUNS = 1000;
@@ -91,10 +91,7 @@ export function runsRequest(query: URLSearchParams, config: Config): { readonly 
   const all = query.get('all') === '1';
   if ((appid === null) === !all) throw usage('give an appid or all=1');
   if (appid !== null && !known.includes(appid)) throw usage(`unknown account ${appid.slice(0, 64)}`);
-  const text = query.get('limit') ?? String(DEFAULT_RUNS);
-  const limit = /^\d{1,4}$/.test(text) ? Number(text) : NaN;
-  if (!(limit >= 1 && limit <= MAX_RUNS)) throw usage(`limit must be a whole number from 1 to ${MAX_RUNS}`);
-  return { appids: appid === null ? known : [appid], limit };
+  return { appids: appid === null ? known : [appid], limit: countParam(query, 'limit', DEFAULT_RUNS, MAX_RUNS) };
 }
 
 export function reconcileRoutes(config: Config, clickhouse: ClickHouseClient): Routes {

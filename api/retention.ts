@@ -11,7 +11,7 @@ import type { Config } from '../lib/config.ts';
 import { ErrorCode, WxsyncError, isWxsyncError } from '../lib/errors.ts';
 import { errorAnswer, sendJson, type Routes } from '../lib/http-server.ts';
 import { rollupsAsOf } from '../reports/refresh.ts';
-import { getQuery } from './get.ts';
+import { countParam, getQuery } from './get.ts';
 
 export const DEFAULT_RETENTION_DAYS = 30;
 export const MAX_RETENTION_DAYS = 365;
@@ -96,10 +96,7 @@ export function retentionRequest(query: URLSearchParams, config: Config): { read
   if (unknown !== undefined) throw new WxsyncError(ErrorCode.UsageInvalid, `unknown parameter ${JSON.stringify(unknown.slice(0, 64))}`);
   const appid = query.get('appid') ?? '';
   if (!config.accounts.some((a) => a.appid === appid)) throw new WxsyncError(ErrorCode.UsageInvalid, appid === '' ? 'give an appid' : `unknown account ${appid.slice(0, 64)}`);
-  const text = query.get('days') ?? String(DEFAULT_RETENTION_DAYS);
-  const days = /^\d{1,3}$/.test(text) ? Number(text) : NaN;
-  if (!(days >= 1 && days <= MAX_RETENTION_DAYS)) throw new WxsyncError(ErrorCode.UsageInvalid, `days must be a whole number from 1 to ${MAX_RETENTION_DAYS}`);
-  return { appid, days };
+  return { appid, days: countParam(query, 'days', DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS) };
 }
 
 export function retentionRoutes(config: Config, clickhouse: ClickHouseClient): Routes {
