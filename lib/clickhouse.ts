@@ -101,6 +101,11 @@ export function deterministicClickHouseError(error: unknown): ClickHouseErrorInf
   return info !== undefined && DETERMINISTIC_ERROR_CODES.has(info.code) ? info : undefined;
 }
 
+/** The rows a query answers, one object each (JSONEachRow), its parameters bound by the server. */
+export async function queryRows<T>(client: ClickHouseClient, query: string, params: Record<string, unknown> = {}): Promise<T[]> {
+  return (await client.query({ query, query_params: params, format: 'JSONEachRow' })).json<T>();
+}
+
 /** Below this much free disk an insert may fail mid-batch: the store is reported not writable. */
 const MIN_FREE_BYTES = 64 * 1024 * 1024;
 

@@ -2,7 +2,7 @@
  * `wxsync report campaigns`: how long the followers each QR campaign brought stay. Reads follow_spells (sql/012):
  * one row per follow, with the unfollow that ended it, so every figure is a count over spells.
  */
-import type { ClickHouseClient } from '@clickhouse/client';
+import { queryRows, type ClickHouseClient } from '../lib/clickhouse.ts';
 import { rollupsAsOf } from './refresh.ts';
 
 /** The "share still following after d days" columns. */
@@ -150,7 +150,7 @@ export function shapeCampaigns(
 export async function campaignsReport(clickhouse: ClickHouseClient, database: string, request: CampaignsRequest): Promise<CampaignsReport> {
   const queries = campaignsQueries(database);
   const params = { appid: request.appid, now: request.nowMs / 1000, tz: request.tz };
-  const run = async <T>(query: string): Promise<T[]> => (await clickhouse.query({ query, query_params: params, format: 'JSONEachRow' })).json<T>();
+  const run = <T>(query: string): Promise<T[]> => queryRows<T>(clickhouse, query, params);
   const [campaignRows, cohortRows, histogramRows, asOf] = await Promise.all([
     run<CampaignRow>(queries.campaigns),
     run<{ week: string; k: number; eligible: string; stayed: string }>(queries.cohorts),

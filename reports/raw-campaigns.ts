@@ -5,7 +5,7 @@
  * `npm run bench:report` check that both give the same report. It reads every event of the account, which is why
  * reports do not.
  */
-import type { ClickHouseClient } from '@clickhouse/client';
+import { queryRows, type ClickHouseClient } from '../lib/clickhouse.ts';
 import { COHORT_WEEKS, RETENTION_DAYS, UNFOLLOW_BUCKETS, shapeCampaigns, type CampaignsReport, type CampaignsRequest } from './campaigns.ts';
 
 type CampaignRows = Parameters<typeof shapeCampaigns>[1];
@@ -75,7 +75,7 @@ export function rawCampaignsQueries(database: string): { readonly campaigns: str
 export async function rawCampaignsReport(clickhouse: ClickHouseClient, database: string, request: CampaignsRequest, rollupsAsOf: string | null): Promise<CampaignsReport> {
   const queries = rawCampaignsQueries(database);
   const params = { appid: request.appid, now_ms: request.nowMs, tz: request.tz };
-  const run = async <T>(query: string): Promise<T[]> => (await clickhouse.query({ query, query_params: params, format: 'JSONEachRow' })).json<T>();
+  const run = <T>(query: string): Promise<T[]> => queryRows<T>(clickhouse, query, params);
   const campaignRows = await run<CampaignRows[number]>(queries.campaigns);
   const weeks = await run<{ week: string; eligible: string[]; stayed: string[] }>(queries.cohorts);
   const histogramRows = await run<HistogramRows[number]>(queries.histogram);

@@ -5,7 +5,7 @@
  * role call the same functions with their ClickHouse client. Every value is a bound parameter.
  */
 import { randomUUID } from 'node:crypto';
-import type { ClickHouseClient } from '../../lib/clickhouse.ts';
+import { queryRows, type ClickHouseClient } from '../../lib/clickhouse.ts';
 import type { Config } from '../../lib/config.ts';
 import { ErrorCode, WxsyncError } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
@@ -144,8 +144,7 @@ interface EntryRow {
 }
 
 export function snapshotHistory(client: ClickHouseClient, db: string, settings: HistorySettings, logger: Logger, now: () => number = Date.now): SnapshotHistory {
-  const rows = async <T>(query: string, params: Record<string, unknown>): Promise<T[]> =>
-    (await client.query({ query, query_params: params, format: 'JSONEachRow' })).json<T>();
+  const rows = <T>(query: string, params: Record<string, unknown>): Promise<T[]> => queryRows<T>(client, query, params);
   const inUse = readersOf(client);
 
   /** The account's snapshots in start order, each with the time retention dropped it, if it did. */

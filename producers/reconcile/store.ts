@@ -2,7 +2,7 @@
  * What the reconcile job reads from and writes to ClickHouse: snapshot facts, the two anti-join views
  * (sql/007_reconcile.sql) and the run log. Every value is a bound parameter.
  */
-import type { ClickHouseClient } from '../../lib/clickhouse.ts';
+import { queryRows, type ClickHouseClient } from '../../lib/clickhouse.ts';
 import type { CorrectionRule } from '../../lib/contracts/user-event.ts';
 import type { Candidate, SnapshotFacts } from './plan.ts';
 
@@ -117,8 +117,7 @@ interface StatusRow {
 }
 
 export function clickhouseReconcileStore(client: ClickHouseClient, db: string): ReconcileStore {
-  const rows = async <T>(query: string, params: Record<string, unknown>): Promise<T[]> =>
-    (await client.query({ query, query_params: params, format: 'JSONEachRow' })).json<T>();
+  const rows = <T>(query: string, params: Record<string, unknown>): Promise<T[]> => queryRows<T>(client, query, params);
 
   return {
     async latestEndedSnapshot(appid) {

@@ -3,7 +3,7 @@
  * (sql/014 sentinel_store_count), its own check records, and the reconcile runs of the snapshots it started.
  * Every value is a bound parameter.
  */
-import type { ClickHouseClient } from '../../lib/clickhouse.ts';
+import { queryRows, type ClickHouseClient } from '../../lib/clickhouse.ts';
 import type { SnapshotHistory } from './metrics.ts';
 
 export interface SentinelRow {
@@ -53,8 +53,7 @@ interface RecordedRow {
 }
 
 export function clickhouseSentinelStore(client: ClickHouseClient, db: string): SentinelStore {
-  const rows = async <T>(query: string, params: Record<string, unknown>): Promise<T[]> =>
-    (await client.query({ query, query_params: params, format: 'JSONEachRow' })).json<T>();
+  const rows = <T>(query: string, params: Record<string, unknown>): Promise<T[]> => queryRows<T>(client, query, params);
 
   return {
     async count(appid, beforeMs, untilMs) {
