@@ -3,6 +3,7 @@
  * accounts file is. A webhook URL is itself a credential (WeCom's `key`, DingTalk's `access_token`, Feishu's hook
  * id), so a problem names the entry and the field, never the URL or the secret.
  */
+import { configRecords } from '../lib/config-records.ts';
 import { ALERT_KINDS, isAlertKind, type AlertKind } from './kinds.ts';
 
 export const CHANNELS = ['wecom', 'dingtalk', 'feishu', 'json'] as const;
@@ -46,22 +47,8 @@ export function webhookHost(url: string): string {
 
 /** Validates the webhooks array against the configured accounts; every problem is listed. */
 export function parseWebhooks(value: unknown, appids: ReadonlySet<string>, problems: string[]): AlertWebhook[] {
-  if (!Array.isArray(value)) {
-    problems.push('WXSYNC_ALERT_WEBHOOKS must hold a JSON array of webhooks');
-    return [];
-  }
-  if (value.length > MAX_WEBHOOKS) {
-    problems.push(`WXSYNC_ALERT_WEBHOOKS lists ${value.length} webhooks, more than ${MAX_WEBHOOKS}`);
-    return [];
-  }
   const webhooks: AlertWebhook[] = [];
-  value.forEach((item: unknown, index) => {
-    const where = `WXSYNC_ALERT_WEBHOOKS[${index}]`;
-    if (typeof item !== 'object' || item === null || Array.isArray(item)) {
-      problems.push(`${where} must be an object`);
-      return;
-    }
-    const record = item as Record<string, unknown>;
+  for (const { where, record } of configRecords(value, 'WXSYNC_ALERT_WEBHOOKS', 'webhooks', problems, MAX_WEBHOOKS)) {
     const before = problems.length;
     // Named by a prefix at most: a misspelt key may be a pasted secret.
     for (const key of Object.keys(record)) if (!KEYS.has(key)) problems.push(`${where} has an unknown field ${JSON.stringify(key.slice(0, 32))}`);
@@ -88,14 +75,14 @@ export function parseWebhooks(value: unknown, appids: ReadonlySet<string>, probl
     };
     const accounts = listed('appids', (v): v is string => typeof v === 'string' && appids.has(v), 'configured in WXSYNC_ACCOUNTS');
     const kinds = listed('kinds', isAlertKind, `an alert kind (${ALERT_KINDS.join(', ')})`);
-    if (problems.length > before || !isChannel(type) || url === undefined || !isLanguage(language)) return;
+    if (problems.length > before || !isChannel(type) || url === undefined || !isLanguage(language)) continue;
     webhooks.push({
       type, url, language,
       ...(typeof secret === 'string' ? { secret } : {}),
       ...(accounts === undefined ? {} : { appids: [...new Set(accounts)] }),
       ...(kinds === undefined ? {} : { kinds: [...new Set(kinds)] }),
     });
-  });
+  }
   return webhooks;
 }
 

@@ -6,6 +6,7 @@ import { ErrorCode, WxsyncError } from './errors.ts';
 import { redactText, type LogLevel } from './logger.ts';
 import { isHttpUrl } from './http-url.ts';
 import { checkTimeZone } from './time-zone.ts';
+import { configRecords } from './config-records.ts';
 import { parseWebhooks, type AlertWebhook } from '../alerts/webhook-config.ts';
 
 /** The package root: the Kafka jar cache and the SQL files are found relative to it, not to the cwd. */
@@ -458,19 +459,9 @@ function readAccounts(file: string, problems: string[]): Account[] {
 
 /** Validates the accounts array; exported for tests of hostile account files. */
 export function parseAccounts(value: unknown, problems: string[]): Account[] {
-  if (!Array.isArray(value)) {
-    problems.push('WXSYNC_ACCOUNTS must hold a JSON array of accounts');
-    return [];
-  }
   const accounts: Account[] = [];
   const seen = new Set<string>();
-  value.forEach((item: unknown, index) => {
-    const where = `WXSYNC_ACCOUNTS[${index}]`;
-    if (typeof item !== 'object' || item === null || Array.isArray(item)) {
-      problems.push(`${where} must be an object`);
-      return;
-    }
-    const record = item as Record<string, unknown>;
+  for (const { where, record } of configRecords(value, 'WXSYNC_ACCOUNTS', 'accounts', problems)) {
     const problemsBefore = problems.length;
     const text = (key: string, required: boolean, pattern?: RegExp): string | undefined => {
       const v = record[key];
@@ -501,7 +492,7 @@ export function parseAccounts(value: unknown, problems: string[]): Account[] {
     const snapshotCron = cronText('snapshotCron');
     const reconcileCron = cronText('reconcileCron');
     if (appid !== undefined && seen.has(appid)) problems.push(`${where}.appid ${appid} appears twice`);
-    if (appid === undefined || secret === undefined || token === undefined || problems.length > problemsBefore) return;
+    if (appid === undefined || secret === undefined || token === undefined || problems.length > problemsBefore) continue;
     seen.add(appid);
     accounts.push({
       appid,
@@ -514,6 +505,6 @@ export function parseAccounts(value: unknown, problems: string[]): Account[] {
       ...(reconcileCron === undefined ? {} : { reconcileCron }),
       mode,
     });
-  });
+  }
   return accounts;
 }
