@@ -157,7 +157,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const [row] = await (await clickhouse.query({ query: `SELECT count() - uniqExact(id) AS twice FROM ${db}.user_events FINAL`, format: 'JSONEachRow' })).json<{ twice: string }>();
     const [runs] = await (await clickhouse.query({ query: `SELECT count() AS n FROM ${db}.reconcile_runs WHERE status = 'done' AND dry_run = 0`, format: 'JSONEachRow' })).json<{ n: string }>();
     const corrections = await (await clickhouse.query({
-      query: `SELECT e.appid AS appid, openid, type, toUnixTimestamp64Milli(at) AS at, toUnixTimestamp64Milli(r.answered) AS answered, correction_rule AS rule,
+      // A run SIGKILLed after publishing some corrections never recorded its end: WeChat had answered those by the
+      // time they reached the store (loaded_at).
+      query: `SELECT e.appid AS appid, openid, type, toUnixTimestamp64Milli(at) AS at,
+        toUnixTimestamp64Milli(if(r.snapshot_id = '', e.loaded_at, r.answered)) AS answered, correction_rule AS rule,
         correction_snapshot_id AS snapshot
         FROM ${db}.user_events AS e FINAL
         LEFT JOIN (SELECT snapshot_id, max(finished_at) AS answered FROM ${db}.reconcile_runs WHERE dry_run = 0 GROUP BY snapshot_id) AS r
@@ -165,13 +168,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         WHERE source = 'correction'`, format: 'JSONEachRow',
     })).json<{ appid: string; openid: string; type: 'subscribe' | 'unsubscribe'; at: string; answered: string; rule: string; snapshot: string }>();
     await clickhouse.close();
-    // A correction is checked against the truth from its time until its reconcile run ended, by when WeChat had
-    // answered (see TruthHistory.contradicts).
+    // A correction is checked against the truth from its time until its reconcile run ended (or, for a run killed
+    // before it recorded its end, until the correction was stored), by when WeChat had answered (see TruthHistory.contradicts).
     const contradicting = corrections.filter((c) => truth.contradicts(c.appid, c.openid, c.type, Number(c.at), Math.max(Number(c.at), Number(c.answered))));
     return {
       pushesSent: sent, answeredSuccess: success, failedAllAttempts: failed, retriedBySimulator: retried, droppedBySimulator: dropped, duplicateIds: Number(row?.twice ?? -1),
       reconcileRuns: Number(runs?.n ?? 0), corrections: corrections.length, contradictingCorrections: contradicting.length,
-      contradictionSamples: contradicting.slice(0, 5).map((c) => `${c.rule} ${c.type} at ${new Date(Number(c.at)).toISOString()}, run ended ${new Date(Number(c.answered)).toISOString()} (${c.snapshot}): ${truth.describe(c.appid, c.openid)}`),
+      contradictionSamples: contradicting.slice(0, 5).map((c) => `${c.rule} ${c.type} at ${new Date(Number(c.at)).toISOString()}, answered by ${new Date(Number(c.answered)).toISOString()} (${c.snapshot}): ${truth.describe(c.appid, c.openid)}`),
       accountsEqual, accounts: sim.ready.accounts.length, faults, seconds: (performance.now() - started) / 1000,
     };
   } finally {
