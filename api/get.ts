@@ -1,5 +1,4 @@
 import type http from 'node:http';
-import { ErrorCode, WxsyncError } from '../lib/errors.ts';
 import { sendJson } from '../lib/http-server.ts';
 
 /**
@@ -18,15 +17,4 @@ export function getQuery(req: http.IncomingMessage, res: http.ServerResponse, pa
     return undefined;
   }
   return new URLSearchParams(rest.slice(1));
-}
-
-/**
- * A count from the query string (`fallback` when absent): digits only, 1 to `max`. Anything else (signs, exponents,
- * spaces, more digits than `max` has) is a usage error naming the parameter and the range.
- */
-export function countParam(query: URLSearchParams, name: string, fallback: number, max: number): number {
-  const text = query.get(name) ?? String(fallback);
-  const value = new RegExp(`^\\d{1,${String(max).length}}$`).test(text) ? Number(text) : NaN;
-  if (!(value >= 1 && value <= max)) throw new WxsyncError(ErrorCode.UsageInvalid, `${name} must be a whole number from 1 to ${max}`);
-  return value;
 }

@@ -8,8 +8,8 @@
 import type { ClickHouseClient } from '../lib/clickhouse.ts';
 import type { Config } from '../lib/config.ts';
 import { ErrorCode, WxsyncError, isWxsyncError } from '../lib/errors.ts';
-import { errorAnswer, sendJson, type Routes } from '../lib/http-server.ts';
-import { countParam, getQuery } from './get.ts';
+import { countParam, errorAnswer, sendJson, type Routes } from '../lib/http-server.ts';
+import { getQuery } from './get.ts';
 
 export const DEFAULT_RUNS = 60;
 export const MAX_RUNS = 1000;

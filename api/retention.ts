@@ -9,9 +9,9 @@
 import type { ClickHouseClient } from '../lib/clickhouse.ts';
 import type { Config } from '../lib/config.ts';
 import { ErrorCode, WxsyncError, isWxsyncError } from '../lib/errors.ts';
-import { errorAnswer, sendJson, type Routes } from '../lib/http-server.ts';
+import { countParam, errorAnswer, sendJson, type Routes } from '../lib/http-server.ts';
 import { rollupsAsOf } from '../reports/refresh.ts';
-import { countParam, getQuery } from './get.ts';
+import { getQuery } from './get.ts';
 
 export const DEFAULT_RETENTION_DAYS = 30;
 export const MAX_RETENTION_DAYS = 365;

@@ -15,7 +15,7 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { bearerMatches } from './admin.ts';
-import { isWxsyncError } from './errors.ts';
+import { ErrorCode, isWxsyncError, WxsyncError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { Registry } from './metrics.ts';
 
@@ -283,4 +283,15 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Run
       send(res, 404, 'not found\n');
     }
   }, { port: options.port, host: options.host, limits: options.limits, socketTimeoutMs: ADMIN_SOCKET_TIMEOUT_MS, logger: options.logger });
+}
+
+/**
+ * A count from the query string (`fallback` when absent): digits only, 1 to `max`. Anything else (signs, exponents,
+ * spaces, more digits than `max` has) is a usage error naming the parameter and the range.
+ */
+export function countParam(query: URLSearchParams, name: string, fallback: number, max: number): number {
+  const text = query.get(name) ?? String(fallback);
+  const value = new RegExp(`^\\d{1,${String(max).length}}$`).test(text) ? Number(text) : NaN;
+  if (!(value >= 1 && value <= max)) throw new WxsyncError(ErrorCode.UsageInvalid, `${name} must be a whole number from 1 to ${max}`);
+  return value;
 }

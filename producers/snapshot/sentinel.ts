@@ -12,7 +12,7 @@ import type http from 'node:http';
 import { sleep } from '../../lib/backoff.ts';
 import type { Config } from '../../lib/config.ts';
 import { describeError } from '../../lib/errors.ts';
-import { routedAccount, sendJson, errorAnswer } from '../../lib/http-server.ts';
+import { countParam, errorAnswer, routedAccount, sendJson } from '../../lib/http-server.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { SnapshotCall } from './main.ts';
 import type { StateStore } from './checkpoint.ts';
@@ -248,9 +248,11 @@ export function sentinelRoute(store: SentinelStore, accounts: ReadonlySet<string
   return async (req, res) => {
     const routed = routedAccount(req, res, '/api/sentinel/', accounts, 'GET');
     if (routed === undefined) return;
-    const limit = Number(routed.query.get('limit') ?? 20);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-      sendJson(res, 400, { error: 'limit must be an integer from 1 to 1000' });
+    let limit: number;
+    try {
+      limit = countParam(routed.query, 'limit', 20, 1000);
+    } catch (error) {
+      sendJson(res, 400, errorAnswer(error));
       return;
     }
     try {

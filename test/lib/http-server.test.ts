@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { startAdminServer, startPublicServer, type RunningHttpServer } from '../../lib/http-server.ts';
+import { ErrorCode, isWxsyncError } from '../../lib/errors.ts';
+import { countParam, startAdminServer, startPublicServer, type RunningHttpServer } from '../../lib/http-server.ts';
 import { silentLogger } from '../../lib/logger.ts';
 import { createRegistry } from '../../lib/metrics.ts';
 
@@ -125,5 +126,20 @@ describe('the admin listener', () => {
 
   it('refuses an oversized body with 413', async () => {
     assert.match(await raw(server.port, `POST /api/thing/wxa HTTP/1.1\r\nhost: a\r\nauthorization: Bearer ${TOKEN}\r\ncontent-length: 100000\r\n\r\n`), /^HTTP\/1\.1 413/);
+  });
+});
+
+describe('countParam', () => {
+  it('takes digits from 1 to the maximum, the fallback when absent', () => {
+    assert.equal(countParam(new URLSearchParams(''), 'limit', 20, 1000), 20);
+    assert.equal(countParam(new URLSearchParams('limit=1'), 'limit', 20, 1000), 1);
+    assert.equal(countParam(new URLSearchParams('limit=1000'), 'limit', 20, 1000), 1000);
+  });
+
+  it('refuses signs, exponents, spaces, fractions, zero, too many digits and out of range with a usage error', () => {
+    for (const text of ['0', '1001', '-1', '+5', '1e2', '0x10', ' 5', '5 ', '2.0', '', 'NaN', '9'.repeat(400)]) {
+      assert.throws(() => countParam(new URLSearchParams({ limit: text }), 'limit', 20, 1000),
+        (error: unknown) => isWxsyncError(error) && error.code === ErrorCode.UsageInvalid && error.message === 'limit must be a whole number from 1 to 1000', text);
+    }
   });
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Config } from '../../../lib/config.ts';
+import { startAdminServer, type RunningHttpServer } from '../../../lib/http-server.ts';
 import { createLogger } from '../../../lib/logger.ts';
 import { createRegistry, type Registry } from '../../../lib/metrics.ts';
 import type { RecordProducer } from '../../../lib/kafka.ts';
@@ -13,7 +14,7 @@ import { clickhouseKnownOpenids } from '../../../producers/snapshot/enrich.ts';
 import { accountQueue, snapshotter } from '../../../producers/snapshot/main.ts';
 import { SnapshotMetrics } from '../../../producers/snapshot/metrics.ts';
 import type { SnapshotSource } from '../../../producers/snapshot/runner.ts';
-import { createSentinel, quotaReader, type Sentinel } from '../../../producers/snapshot/sentinel.ts';
+import { createSentinel, quotaReader, sentinelRoute, type Sentinel } from '../../../producers/snapshot/sentinel.ts';
 import { clickhouseSentinelStore, type SentinelRow, type SentinelStore } from '../../../producers/snapshot/sentinel-store.ts';
 import { snapshotHarness, type SnapshotHarness } from './support.ts';
 
@@ -164,5 +165,38 @@ describe('drift sentinel', { timeout: 300_000 }, () => {
     assert.equal((await h.sim.calls(0, '/cgi-bin/user/get')).calls, 0);
     assert.equal(await metric(registry, 'wxsync_sentinel_checks_total', { appid, result: 'skipped' }), 1);
     assert.equal(await metric(registry, 'wxsync_userget_quota_remaining', { appid }), 4);
+  });
+});
+
+describe('GET /api/sentinel/<appid>', () => {
+  let server: RunningHttpServer;
+  let base = '';
+  const asked: number[] = [];
+  const TOKEN = 'sentinel-route-token-0123456789abcdef0123';
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  before(async () => {
+    const store = { recent: (_appid: string, limit: number) => { asked.push(limit); return Promise.resolve([]); } } as unknown as SentinelStore;
+    server = await startAdminServer({
+      port: 0, host: '127.0.0.1', token: TOKEN, registry: createRegistry(), logger: createLogger('silent'), limits: { maxConnections: 10, bodyMaxBytes: 1024 },
+      readiness: () => Promise.resolve({ ready: true }), routes: [['/api/sentinel/', sentinelRoute(store, new Set(['wxa']))]],
+    });
+    base = `http://127.0.0.1:${server.port}`;
+  });
+  after(async () => { await server.close(100); });
+
+  it('reads the newest 20 by default, or ?limit= from 1 to 1000', async () => {
+    for (const query of ['', '?limit=1', '?limit=1000']) {
+      const res = await fetch(`${base}/api/sentinel/wxa${query}`, { headers: auth });
+      assert.deepEqual([res.status, await res.json()], [200, { checks: [] }], query);
+    }
+    assert.deepEqual(asked, [20, 1, 1000]);
+  });
+
+  it('refuses any other limit with a coded 400 and reads nothing', async () => {
+    for (const limit of ['0', '1001', '1e2', '-1', '2.0', ' 5', '9'.repeat(300)]) {
+      const res = await fetch(`${base}/api/sentinel/wxa?limit=${encodeURIComponent(limit)}`, { headers: auth });
+      assert.deepEqual([res.status, await res.json()], [400, { error: 'limit must be a whole number from 1 to 1000', code: 'USAGE_INVALID' }], limit);
+    }
+    assert.equal(asked.length, 3);
   });
 });
