@@ -22,6 +22,8 @@ try {
   const row = (name: string, value: string | number): void => { process.stdout.write(`${name.padEnd(48)} ${String(value)}\n`); };
   for (const fault of report.faults) row('fault', fault);
   row('pushes sent by the simulator', report.pushesSent);
+  row('  per second over the load (faults included)', `${report.load.average.toFixed(0)} (${report.load.seconds.toFixed(0)} s)`);
+  row('  per second, busiest 10 s or more', report.load.busiest.toFixed(0));
   row('answered success', report.answeredSuccess);
   row('dropped by the simulator (lost on purpose)', report.droppedBySimulator);
   row('retried by the simulator (a delivery failed)', report.retriedBySimulator);

@@ -2,9 +2,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { packageRoot } from '../../lib/config.ts';
-import { testEnv } from '../support/env.ts';
+import { freePorts } from '../../lib/ports.ts';
+import { SimHarness } from '../lib/wechat/sim-harness.ts';
+import { testEnv, type TestEnv } from '../support/env.ts';
+import { wxsync, type Ran } from '../support/wxsync.ts';
 
 const BIN = path.join(packageRoot, 'bin', 'wxsync.js');
 
@@ -65,5 +68,63 @@ describe('wxsync report', () => {
     const report = JSON.parse(ran.stdout) as { campaigns: unknown[]; timeToUnfollow: { unfollows: number }[] };
     assert.deepEqual(report.campaigns, []);
     assert.equal(report.timeToUnfollow.reduce((s, b) => s + b.unfollows, 0), 0);
+  });
+});
+
+// A datacube error answer is a failure, not a half-checked report: exit 1, nothing on stdout, one line saying why
+// (after the log lines of any retries). The simulator runs in this process, so the commands run asynchronously.
+describe('wxsync report churn --check when WeChat refuses', () => {
+  let sim: SimHarness;
+  let t: TestEnv;
+  const check = (args: readonly string[], extra: Record<string, string> = {}): Promise<Ran> =>
+    wxsync({ ...t.env, ...extra }, ['report', 'churn', sim.account().appid, '--check', ...args]);
+  const refused = (ran: Ran, message: RegExp): void => {
+    assert.equal(ran.code, 1, ran.stderr);
+    assert.equal(ran.stdout, '', 'nothing printed as if complete');
+    const lines = ran.stderr.trimEnd().split('\n');
+    assert.match(lines.at(-1) ?? '', message);
+    assert.doesNotMatch(ran.stderr, /\n\s+at /, 'no stack trace');
+    for (const line of lines.slice(0, -1)) assert.equal((JSON.parse(line) as { msg: string }).msg, 'wechat call failed, retrying', 'only retries are logged before it');
+  };
+  before(async () => {
+    sim = await SimHarness.start({ followers: [100] });
+    t = testEnv();
+    sim.configure(t);
+  });
+  after(async () => {
+    await sim.close();
+    t.cleanup();
+  });
+
+  it('an unverified account (48001) says so', async () => {
+    await sim.faults(0, { verified: false });
+    try {
+      refused(await check(['--days', '7']), /^wxsync: WECHAT_ACCOUNT_UNVERIFIED: .*verified/);
+    } finally {
+      await sim.faults(0, { verified: true });
+    }
+  });
+
+  it('an error answer to the second of five 7-day calls prints none of the first', async () => {
+    await sim.faults(0, { failNext: { api: '/datacube/getusersummary', errcode: 45009, after: 1 } });
+    refused(await check(['--days', '30']), /^wxsync: WECHAT_QUOTA_EXHAUSTED: .*45009/);
+  });
+
+  it('an error answer to getusercumulate after getusersummary answered prints nothing', async () => {
+    await sim.faults(0, { failNext: { api: '/datacube/getusercumulate', errcode: 61500 } });
+    refused(await check(['--days', '7', '--format', 'json']), /^wxsync: .*61500/);
+  });
+
+  it('WeChat out of reach: said once it gave up', async () => {
+    const [closed = 0] = await freePorts(1);
+    refused(await check(['--days', '7'], { WECHAT_API_BASE: `http://127.0.0.1:${closed}` }), /^wxsync: WECHAT_UNREACHABLE: .*unreachable/);
+  });
+
+  it('answers again once WeChat does, every day beside WeChat\'s', async () => {
+    const ran = await check(['--days', '7', '--format', 'json']);
+    assert.equal(ran.code, 0, ran.stderr);
+    const report = JSON.parse(ran.stdout) as { check: { days: { wechatStatus: string }[] } };
+    assert.equal(report.check.days.length, 7);
+    assert.equal(report.check.days.at(-1)?.wechatStatus, 'today');
   });
 });
