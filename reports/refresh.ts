@@ -65,6 +65,7 @@ async function poll(clickhouse: ClickHouseClient, database: string, view: string
  */
 export async function refreshRollups(clickhouse: ClickHouseClient, database: string, options: RefreshOptions): Promise<void> {
   const deadline = performance.now() + options.timeoutMs;
+  let readFrom: number | undefined;
   for (const view of ROLLUP_VIEWS) {
     await poll(clickhouse, database, view, (s) => s.status !== 'Running', deadline, options.signal);
     // Refresh times are whole seconds of ClickHouse's clock (a server's may differ from ours): start in a
@@ -78,13 +79,29 @@ export async function refreshRollups(clickhouse: ClickHouseClient, database: str
     if (refreshOutcome(state, mark) === 'failed') {
       throw new WxsyncError(ErrorCode.ClickHouseFailed, `refreshing ${database}.${view} failed: ${state.exception}`, { retriable: true });
     }
+    // The first view is the one that reads user_events: its start dates all three.
+    readFrom ??= state.lastRefresh ?? mark;
   }
+  await clickhouse.insert({ table: `${database}.rollup_refreshes`, values: [{ read_from: readFrom }], format: 'JSONEachRow' });
 }
 
-/** When the rollups' data was read: the start of the oldest of their last refreshes; null before the first. */
+/**
+ * Pure: the second the rollups' data was read, in Unix seconds, 0 before any refresh: the oldest of this process's
+ * last successful refreshes of the three views (0 when one has none yet), or the last refresh a process recorded
+ * in rollup_refreshes, whichever is newer. Either dates data the tables hold: a recorded refresh finished in all
+ * three, and any later one only replaced them with newer.
+ */
+export function rollupsReadFrom(lastSuccesses: readonly (number | null | undefined)[], recorded: number): number {
+  return Math.max(Math.min(...lastSuccesses.map((seconds) => seconds ?? 0)), recorded);
+}
+
+/** When the rollups' data was read (see rollupsReadFrom), as ISO time; null before the first refresh. */
 export async function rollupsAsOf(clickhouse: ClickHouseClient, database: string): Promise<string | null> {
   const states = await Promise.all(ROLLUP_VIEWS.map((view) => viewRefresh(clickhouse, database, view)));
-  const seconds = Math.min(...states.map((state) => state?.lastSuccess ?? 0));
+  const [recorded] = await (await clickhouse.query({
+    query: `SELECT toUnixTimestamp(max(read_from)) AS seconds FROM ${database}.rollup_refreshes`, format: 'JSONEachRow',
+  })).json<{ seconds: number }>();
+  const seconds = rollupsReadFrom(states.map((state) => state?.lastSuccess), recorded?.seconds ?? 0);
   return seconds === 0 ? null : new Date(seconds * 1000).toISOString();
 }
 

@@ -31,7 +31,7 @@ describe('migrations', () => {
       assert.deepEqual(tables.map((t) => t.name), [
         'churn_hourly', 'churn_hourly_refresh', 'churn_hourly_totals', 'churn_hourly_totals_refresh', 'follow_spells', 'follow_spells_refresh',
         'follower_keys', 'follower_keys_mv', 'followers', 'followers_current', 'followers_mv', 'reconcile_candidates', 'reconcile_diff',
-        'reconcile_keys', 'reconcile_openids', 'reconcile_runs', 'sentinel_checks', 'sentinel_store_count', 'snapshot_compare_details', 'snapshot_compare_keys', 'snapshot_compare_list',
+        'reconcile_keys', 'reconcile_openids', 'reconcile_runs', 'rollup_refreshes', 'sentinel_checks', 'sentinel_store_count', 'snapshot_compare_details', 'snapshot_compare_keys', 'snapshot_compare_list',
         'snapshot_comparisons', 'snapshot_diff', 'snapshot_drops', 'snapshot_keys',
         'snapshot_member_pages', 'snapshot_member_pages_mv', 'snapshot_members', 'snapshot_status', 'snapshots', 'subscribed_keys',
         'user_events', 'user_profiles', 'window_keys',
