@@ -386,7 +386,9 @@ describe('the dashboard in headless Chromium', { timeout: 1_200_000 }, () => {
       const app = await page.goto(`${f.origin}/dashboard/app.js`);
       assert.equal(app?.status(), 401, 'the dashboard\'s code needs the token');
       await page.goto(`${f.url.replace(/#token=.*/, '')}#token=not-the-token`);
-      await page.waitForFunction('document.getElementById("signin").textContent.startsWith("The admin token was refused")');
+      // A locator, not waitForFunction: a predicate polled in the page is evaluated there, and the sign-in page's CSP
+      // (no 'unsafe-eval') refuses it whenever the first poll lands after the new document committed.
+      await page.locator('#signin', { hasText: /^The admin token was refused/ }).waitFor({ timeout: 15_000 });
     } finally {
       await context.close();
     }
