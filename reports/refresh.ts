@@ -6,7 +6,7 @@
  * That is told by polling system.view_refreshes, not by SYSTEM WAIT VIEW: chDB runs one query at a time per
  * process, so a wait of seconds would hold back every insert of the consumer.
  */
-import type { ClickHouseClient } from '@clickhouse/client';
+import { queryRows, type ClickHouseClient } from '../lib/clickhouse.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, WxsyncError, describeError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
@@ -24,12 +24,10 @@ export interface ViewRefresh {
 }
 
 export async function viewRefresh(clickhouse: ClickHouseClient, database: string, view: string): Promise<ViewRefresh | undefined> {
-  const rows = await (await clickhouse.query({
-    query: `SELECT status, toUnixTimestamp(last_refresh_time) AS last_refresh, toUnixTimestamp(last_success_time) AS last_success, exception
+  const [row] = await queryRows<{ status: string; last_refresh: number | null; last_success: number | null; exception: string }>(clickhouse,
+    `SELECT status, toUnixTimestamp(last_refresh_time) AS last_refresh, toUnixTimestamp(last_success_time) AS last_success, exception
       FROM system.view_refreshes WHERE database = {db:String} AND view = {view:String}`,
-    query_params: { db: database, view }, format: 'JSONEachRow',
-  })).json<{ status: string; last_refresh: number | null; last_success: number | null; exception: string }>();
-  const [row] = rows;
+    { db: database, view });
   if (row === undefined) return undefined;
   return { status: row.status, lastRefresh: row.last_refresh, lastSuccess: row.last_success, exception: row.exception };
 }
@@ -98,9 +96,7 @@ export function rollupsReadFrom(lastSuccesses: readonly (number | null | undefin
 /** When the rollups' data was read (see rollupsReadFrom), as ISO time; null before the first refresh. */
 export async function rollupsAsOf(clickhouse: ClickHouseClient, database: string): Promise<string | null> {
   const states = await Promise.all(ROLLUP_VIEWS.map((view) => viewRefresh(clickhouse, database, view)));
-  const [recorded] = await (await clickhouse.query({
-    query: `SELECT toUnixTimestamp(max(read_from)) AS seconds FROM ${database}.rollup_refreshes`, format: 'JSONEachRow',
-  })).json<{ seconds: number }>();
+  const [recorded] = await queryRows<{ seconds: number }>(clickhouse, `SELECT toUnixTimestamp(max(read_from)) AS seconds FROM ${database}.rollup_refreshes`);
   const seconds = rollupsReadFrom(states.map((state) => state?.lastSuccess), recorded?.seconds ?? 0);
   return seconds === 0 ? null : new Date(seconds * 1000).toISOString();
 }
