@@ -11,7 +11,7 @@
 import type http from 'node:http';
 import { sleep } from '../../lib/backoff.ts';
 import type { Config } from '../../lib/config.ts';
-import { describeError } from '../../lib/errors.ts';
+import { describeError, ErrorCode, isWxsyncError } from '../../lib/errors.ts';
 import { countParam, errorAnswer, routedAccount, sendJson } from '../../lib/http-server.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { SnapshotCall } from './main.ts';
@@ -248,17 +248,10 @@ export function sentinelRoute(store: SentinelStore, accounts: ReadonlySet<string
   return async (req, res) => {
     const routed = routedAccount(req, res, '/api/sentinel/', accounts, 'GET');
     if (routed === undefined) return;
-    let limit: number;
     try {
-      limit = countParam(routed.query, 'limit', 20, 1000);
+      sendJson(res, 200, { checks: await store.recent(routed.appid, countParam(routed.query, 'limit', 20, 1000)) });
     } catch (error) {
-      sendJson(res, 400, errorAnswer(error));
-      return;
-    }
-    try {
-      sendJson(res, 200, { checks: await store.recent(routed.appid, limit) });
-    } catch (error) {
-      sendJson(res, 500, errorAnswer(error));
+      sendJson(res, isWxsyncError(error, ErrorCode.UsageInvalid) ? 400 : 500, errorAnswer(error));
     }
   };
 }
